@@ -1,0 +1,18 @@
+import { randomBytes } from 'node:crypto';
+import { Problems } from './problem';
+
+/** A fresh opaque etag; random rather than a counter, so a re-created id never matches an old etag. */
+export function newEtag(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * Enforces If-Match against the current etag: absent header passes, `*` passes,
+ * a quoted or bare value (optionally weak, optionally a list) must match; otherwise 412.
+ */
+export function assertIfMatch(ifMatch: string | undefined, currentEtag: string): void {
+  if (ifMatch === undefined || ifMatch.trim() === '') return;
+  const candidates = ifMatch.split(',').map((v) => v.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1'));
+  if (candidates.includes('*') || candidates.includes(currentEtag)) return;
+  throw Problems.preconditionFailed();
+}
