@@ -18,7 +18,7 @@ import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { DatabaseMigrator } from './database/database-migrator';
 import { loggerOptions } from './ops/logger-options';
-import { AppMetrics } from './ops/metrics';
+import { MetricsModule } from './ops/metrics.module';
 import { OpsController } from './ops/ops.controller';
 import { TenantsModule } from './tenants/tenants.module';
 import { FEATURE_MODULES } from './feature-modules';
@@ -41,6 +41,7 @@ export class AppModule {
           throttlers: [{ name: 'token', ttl: 60_000, limit: config.rateLimitPerMinute || Number.MAX_SAFE_INTEGER }],
           skipIf: () => config.rateLimitPerMinute === 0,
         }),
+        MetricsModule,
         CryptoModule,
         AuditModule,
         TenantsModule,
@@ -50,7 +51,6 @@ export class AppModule {
       providers: [
         DatabaseMigrator,
         JwtStrategy,
-        { provide: AppMetrics, useFactory: () => new AppMetrics() },
         { provide: APP_GUARD, useClass: JwtAuthGuard },
         { provide: APP_GUARD, useClass: AccessGuard },
         { provide: APP_GUARD, useClass: TokenThrottlerGuard },

@@ -1,0 +1,117 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { ConfigMetadata } from '../connectors/connector.types';
+import type { SecretGroups } from '../common/secrets/secret-fields';
+
+export interface IntegrationRow {
+  tenant_id: string;
+  id: string;
+  seq: string;
+  display_name: string;
+  description: string;
+  connector: string;
+  type: 'SYSTEM' | 'CUSTOM';
+  config_metadata: ConfigMetadata | null;
+  parameters: Record<string, unknown>;
+  auth_method: string | null;
+  secrets: SecretGroups;
+  tags: string[];
+  is_internal: boolean;
+  enabled: boolean;
+  health_status: 'unknown' | 'healthy' | 'unhealthy';
+  health_checked_at: Date | null;
+  health_latency_ms: number | null;
+  health_last_error: { code: string; message: string } | null;
+  host_key: string | null;
+  destination_version: number;
+  etag: string;
+  created_at: Date;
+  modified_at: Date;
+}
+
+export type IntegrationWrite = Pick<
+  IntegrationRow,
+  'display_name' | 'description' | 'config_metadata' | 'parameters' | 'auth_method' | 'secrets' | 'tags' | 'is_internal' | 'enabled' | 'etag' | 'destination_version'
+>;
+
+const COLUMNS = `tenant_id, id, seq, display_name, description, connector, type, config_metadata, parameters, auth_method, secrets, tags,
+  is_internal, enabled, health_status, health_checked_at, health_latency_ms, health_last_error, host_key, destination_version, etag, created_at, modified_at`;
+/** The list's summary view leaves out config_metadata and never needs secrets; reading less keeps lists fast. */
+const SUMMARY_COLUMNS = COLUMNS.replace('config_metadata,', '');
+
+export interface IntegrationFilters {
+  connector?: string;
+  tag?: string;
+  enabled?: boolean;
+}
+
+@Injectable()
+export class IntegrationsRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async insert(m: EntityManager, tenantId: string, id: string, connector: string, type: string, w: IntegrationWrite): Promise<IntegrationRow> {
+    const [row]: IntegrationRow[] = await m.query(
+      `INSERT INTO integrations (tenant_id, id, connector, type, display_name, description, config_metadata, parameters, auth_method, secrets, tags, is_internal, enabled, etag, destination_version)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}`,
+      [tenantId, id, connector, type, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version],
+    );
+    return row;
+  }
+
+  async findById(tenantId: string, id: string): Promise<IntegrationRow | null> {
+    const [row]: IntegrationRow[] = await this.dataSource.query(`SELECT ${COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+    return row ?? null;
+  }
+
+  async lockById(m: EntityManager, tenantId: string, id: string): Promise<IntegrationRow | null> {
+    const [row]: IntegrationRow[] = await m.query(`SELECT ${COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [tenantId, id]);
+    return row ?? null;
+  }
+
+  async listPage(tenantId: string, filters: IntegrationFilters, afterSeq: string | null, limit: number, full: boolean): Promise<IntegrationRow[]> {
+    return this.dataSource.query(
+      `SELECT ${full ? COLUMNS : SUMMARY_COLUMNS} FROM integrations
+        WHERE tenant_id = $1 AND ($2::bigint IS NULL OR seq > $2::bigint)
+          AND ($3::text IS NULL OR connector = $3) AND ($4::text IS NULL OR tags @> ARRAY[$4::text]) AND ($5::boolean IS NULL OR enabled = $5)
+        ORDER BY seq LIMIT $6`,
+      [tenantId, afterSeq, filters.connector ?? null, filters.tag ?? null, filters.enabled ?? null, limit],
+    );
+  }
+
+  async update(m: EntityManager, tenantId: string, id: string, w: IntegrationWrite): Promise<IntegrationRow> {
+    const [rows]: [IntegrationRow[]] = await m.query(
+      `UPDATE integrations SET display_name = $3, description = $4, config_metadata = $5, parameters = $6, auth_method = $7, secrets = $8, tags = $9,
+              is_internal = $10, enabled = $11, etag = $12, destination_version = $13, modified_at = now()
+        WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
+      [tenantId, id, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version],
+    );
+    return rows[0];
+  }
+
+  async delete(m: EntityManager, tenantId: string, id: string): Promise<void> {
+    await m.query(`DELETE FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+  }
+
+  /** Stores a check's outcome; health is not a client write, so the etag stays. Returns the previous status. */
+  async recordHealth(
+    tenantId: string,
+    id: string,
+    health: { status: 'healthy' | 'unhealthy'; checkedAt: Date; latencyMs: number; lastError: { code: string; message: string } | null; hostKey?: string | null },
+    m: EntityManager | DataSource = this.dataSource,
+  ): Promise<string | null> {
+    const rows: { previous: string }[] = await m.query(
+      `UPDATE integrations i SET health_status = $3, health_checked_at = $4, health_latency_ms = $5, health_last_error = $6,
+              host_key = COALESCE(i.host_key, $7)
+         FROM (SELECT health_status AS previous FROM integrations WHERE tenant_id = $1 AND id = $2 FOR UPDATE) p
+        WHERE i.tenant_id = $1 AND i.id = $2 RETURNING p.previous`,
+      [tenantId, id, health.status, health.checkedAt, health.latencyMs, json(health.lastError), health.hostKey ?? null],
+    );
+    const list = Array.isArray(rows[0]) ? (rows[0] as unknown as { previous: string }[]) : rows;
+    return list[0]?.previous ?? null;
+  }
+}
+
+/** jsonb parameters are sent as text: pg would otherwise turn a JS array into a PostgreSQL array. */
+function json(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}

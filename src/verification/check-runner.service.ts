@@ -1,0 +1,86 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CheckError } from '../common/outbound/check-error';
+import { OutboundPolicy } from '../common/outbound/outbound-policy';
+import { scrubDeep, scrubText } from '../common/outbound/scrub';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import type { CheckContext, CheckOutcome, ConnectorDefinition } from '../connectors/connector.types';
+import { AppMetrics } from '../ops/metrics';
+import { TenantLimiter } from './tenant-limiter';
+
+export interface CheckResult {
+  status: 'healthy' | 'unhealthy';
+  checkedAt: string;
+  latencyMs: number;
+  error: { code: string; message: string } | null;
+  details: Record<string, unknown>;
+}
+
+export type CheckInput = Omit<CheckContext, 'outbound' | 'signal' | 'timeoutMs'>;
+
+/**
+ * Runs one connector check: per-tenant limits, a hard deadline, the SSRF
+ * policy, and scrubbing of every secret value out of whatever comes back (an
+ * upstream may echo a credential in its error).
+ */
+@Injectable()
+export class CheckRunner {
+  private readonly logger = new Logger(CheckRunner.name);
+  private readonly limiter: TenantLimiter;
+  private readonly outbound: OutboundPolicy;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: AppMetrics,
+  ) {
+    this.limiter = new TenantLimiter(config.verify.maxInFlightPerTenant, config.verify.maxPerMinutePerTenant);
+    this.outbound = new OutboundPolicy(config.outbound);
+  }
+
+  get policy(): OutboundPolicy {
+    return this.outbound;
+  }
+
+  /** Throws 429 before doing anything when the tenant is over its limits. */
+  reserve(tenantId: string): () => void {
+    return this.limiter.acquire(tenantId);
+  }
+
+  async run(connector: ConnectorDefinition, input: CheckInput, secrets: unknown[]): Promise<CheckResult> {
+    const timeoutMs = this.config.verify.timeoutMs;
+    const controller = new AbortController();
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    let outcome: CheckOutcome;
+    try {
+      outcome = await Promise.race([
+        connector.check({ ...input, outbound: this.outbound, signal: controller.signal, timeoutMs }),
+        new Promise<CheckOutcome>((resolve) => {
+          // A grace period beyond the connector's own deadline: a check that ignores it still ends.
+          timer = setTimeout(() => {
+            controller.abort();
+            resolve({ status: 'unhealthy', error: { code: 'TIMEOUT', message: `no answer within ${timeoutMs} ms` }, details: {} });
+          }, timeoutMs + 250);
+        }),
+      ]);
+    } catch (error) {
+      outcome =
+        error instanceof CheckError
+          ? { status: 'unhealthy', error: { code: error.code, message: error.message }, details: error.details }
+          : { status: 'unhealthy', error: { code: 'UPSTREAM_ERROR', message: 'the check failed unexpectedly' }, details: {} };
+      if (!(error instanceof CheckError)) this.logger.warn({ connector: connector.key, errorName: error instanceof Error ? error.name : 'unknown' }, 'check threw');
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+    const latencyMs = Math.max(0, Math.round(performance.now() - started));
+    const result: CheckResult = {
+      status: outcome.status,
+      checkedAt: new Date().toISOString(),
+      latencyMs,
+      error: outcome.error ? { code: outcome.error.code, message: scrubText(outcome.error.message, secrets) } : null,
+      details: scrubDeep(outcome.details ?? {}, secrets),
+    };
+    this.metrics.verifications.inc({ connector: connector.key, status: result.status, code: result.error?.code ?? 'none' });
+    return result;
+  }
+}
