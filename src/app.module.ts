@@ -13,7 +13,7 @@ import { EtagHeaderInterceptor } from './common/http/etag-header.interceptor';
 import { IdempotencyInterceptor } from './common/http/idempotency.interceptor';
 import { ProblemDetailsFilter } from './common/http/problem-details.filter';
 import { createValidationPipe } from './common/http/validation';
-import { APP_CONFIG, type AppConfig } from './config/app-config';
+import { type AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { DatabaseMigrator } from './database/database-migrator';

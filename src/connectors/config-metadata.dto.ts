@@ -41,8 +41,12 @@ import { PARAMETER_NAME_PATTERN, checkValue, compileJsonSchema, type FieldError 
 
 /** Auth ids are what clients send as `authMethod`, so they follow the client-chosen identifier rule. */
 export const AUTH_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-/** Valid by the pattern, but as object keys they would reach Object.prototype. */
-const RESERVED_NAMES = ['__proto__', 'constructor', 'prototype'];
+/**
+ * Valid by the pattern, but as object keys they would reach Object.prototype, and the request
+ * pipeline (class-transformer) silently drops a body key that names an inherited method: a
+ * parameter or credential called `toString` would never arrive.
+ */
+const RESERVED_NAMES = [...new Set(['prototype', ...Object.getOwnPropertyNames(Object.prototype)])];
 
 export const MAX_PARAMETERS = 100;
 export const MAX_AUTH_METHODS = 20;
@@ -88,7 +92,7 @@ export class ParameterMetadataDto {
   @ApiProperty({ pattern: PARAMETER_NAME_PATTERN.source, example: 'baseUrl' })
   @IsString()
   @Matches(PARAMETER_NAME_PATTERN)
-  @IsNotIn(RESERVED_NAMES, { message: '$property must not be __proto__, constructor or prototype' })
+  @IsNotIn(RESERVED_NAMES, { message: '$property must not be the name of an Object.prototype member (__proto__, constructor, prototype, toString, valueOf, …)' })
   name: string;
 
   @ApiPropertyOptional({

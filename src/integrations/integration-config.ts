@@ -1,4 +1,5 @@
-import { Problems, type FieldError } from '../common/http/problem';
+import { ProblemException, Problems, type FieldError } from '../common/http/problem';
+import { SecretUnavailableError } from '../common/crypto/crypto.service';
 import { checkConfigMetadata, normalizeConfigMetadata, type ConfigMetadataDto } from '../connectors/config-metadata.dto';
 import type { AuthMetadata, ConfigMetadata, ConnectorDefinition, ParameterMetadata, SupportedLevel } from '../connectors/connector.types';
 import { validateParameters } from '../connectors/parameter-validation';
@@ -52,4 +53,26 @@ export function splitParameters(metadata: ParameterMetadata[], values: Record<st
     Object.defineProperty(secretNames.has(k) ? secret : plain, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return { plain, secret };
+}
+
+export const SECRET_UNAVAILABLE = 'secret-unavailable';
+
+/** By shape too: an error from another copy of the crypto module (test registries) is still one. */
+export function isSecretUnavailable(error: unknown): error is SecretUnavailableError {
+  return error instanceof SecretUnavailableError || (error instanceof Error && error.name === 'SecretUnavailableError' && typeof (error as { field?: unknown }).field === 'string');
+}
+
+/**
+ * A stored secret that does not open where it is (copied from another row or tenant, tampered
+ * with, or sealed under a key no longer configured): 422, naming the field (never a value), so
+ * the client knows what to send again. Nothing is sent anywhere.
+ */
+export function secretUnavailable(field: string): ProblemException {
+  return new ProblemException({
+    status: 422,
+    type: SECRET_UNAVAILABLE,
+    title: 'Stored credentials unavailable',
+    detail: 'stored credentials cannot be decrypted; send them again',
+    errors: [{ field, message: 'cannot be decrypted; send it again' }],
+  });
 }

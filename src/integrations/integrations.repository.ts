@@ -80,8 +80,10 @@ export class IntegrationsRepository {
 
   async update(m: EntityManager, tenantId: string, id: string, w: IntegrationWrite): Promise<IntegrationRow> {
     const [rows]: [IntegrationRow[]] = await m.query(
+      // A new destination forgets the host key pinned at the old one (SET reads the row as it was).
       `UPDATE integrations SET display_name = $3, description = $4, config_metadata = $5, parameters = $6, auth_method = $7, secrets = $8, tags = $9,
-              is_internal = $10, enabled = $11, etag = $12, destination_version = $13, modified_at = now()
+              is_internal = $10, enabled = $11, etag = $12, destination_version = $13, modified_at = now(),
+              host_key = CASE WHEN destination_version = $13 THEN host_key ELSE NULL END
         WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
       [tenantId, id, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version],
     );
@@ -96,15 +98,23 @@ export class IntegrationsRepository {
   async recordHealth(
     tenantId: string,
     id: string,
-    health: { status: 'healthy' | 'unhealthy'; checkedAt: Date; latencyMs: number; lastError: { code: string; message: string } | null; hostKey?: string | null },
+    health: {
+      status: 'healthy' | 'unhealthy';
+      checkedAt: Date;
+      latencyMs: number;
+      lastError: { code: string; message: string } | null;
+      hostKey?: string | null;
+      /** The destination the check ran against: a host key is pinned only if it is still the current one. */
+      destinationVersion?: number;
+    },
     m: EntityManager | DataSource = this.dataSource,
   ): Promise<string | null> {
     const rows: { previous: string }[] = await m.query(
       `UPDATE integrations i SET health_status = $3, health_checked_at = $4, health_latency_ms = $5, health_last_error = $6,
-              host_key = COALESCE(i.host_key, $7)
+              host_key = CASE WHEN $8::integer IS NULL OR i.destination_version = $8::integer THEN COALESCE(i.host_key, $7) ELSE i.host_key END
          FROM (SELECT health_status AS previous FROM integrations WHERE tenant_id = $1 AND id = $2 FOR UPDATE) p
         WHERE i.tenant_id = $1 AND i.id = $2 RETURNING p.previous`,
-      [tenantId, id, health.status, health.checkedAt, health.latencyMs, json(health.lastError), health.hostKey ?? null],
+      [tenantId, id, health.status, health.checkedAt, health.latencyMs, json(health.lastError), health.hostKey ?? null, health.destinationVersion ?? null],
     );
     const list = Array.isArray(rows[0]) ? (rows[0] as unknown as { previous: string }[]) : rows;
     return list[0]?.previous ?? null;

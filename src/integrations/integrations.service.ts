@@ -5,17 +5,18 @@ import { CRYPTO, type TenantCrypto } from '../common/crypto/crypto.tokens';
 import { assertIfMatch, newEtag } from '../common/http/etag';
 import { isUniqueViolation, mergePatch } from '../common/http/merge-patch';
 import { pageScope, PageTokens } from '../common/http/pagination';
-import { Problems, type FieldError } from '../common/http/problem';
+import { ProblemException, Problems, type FieldError } from '../common/http/problem';
 import type { RequestContext } from '../common/http/request-context';
 import { hasAnySecret, mergedPreview, mergeSecretGroup, redactKeys, REDACTED, type SecretGroup, type SecretGroups } from '../common/secrets/secret-fields';
 import { findConnector } from '../connectors/catalog';
+import { normalizeConfigMetadata } from '../connectors/config-metadata.dto';
 import type { AuthMetadata, ConfigMetadata, ConnectorDefinition } from '../connectors/connector.types';
 import { applyDefaults, validateParameters } from '../connectors/parameter-validation';
 import { EventsService } from '../events/events.service';
 import { TenantsService } from '../tenants/tenants.service';
 import { CheckRunner, type CheckResult } from '../verification/check-runner.service';
 import type { CreateIntegrationDto, IntegrationListView, IntegrationView, ListIntegrationsQueryDto, UpdateIntegrationDto } from './dto/integration.dto';
-import { acceptConfigMetadata, effectiveMetadata, resolveAuth, splitParameters, validateMergedValues } from './integration-config';
+import { acceptConfigMetadata, effectiveMetadata, isSecretUnavailable, resolveAuth, SECRET_UNAVAILABLE, secretUnavailable, splitParameters, validateMergedValues } from './integration-config';
 import { IntegrationsRepository, type IntegrationRow } from './integrations.repository';
 
 /** Parameters that say where credentials go, for every connector. */
@@ -138,16 +139,62 @@ export class IntegrationsService {
   }
 
   async update(ctx: RequestContext, tenantId: string, id: string, dto: UpdateIntegrationDto, ifMatch: string | undefined): Promise<IntegrationView> {
+    assertHeaderNames(dto.headers);
+    // Secret values are sealed before the row lock is taken: encrypting reads the tenant's data key
+    // through the pool, and transactions that each hold a connection while waiting for a second one
+    // starve the pool under concurrent writes.
+    for (let attempt = 1; ; attempt += 1) {
+      const snapshot = await this.findOr404(tenantId, id);
+      const sealed = await this.sealPatchValues(tenantId, id, dto, snapshot);
+      try {
+        return await this.applyUpdate(ctx, tenantId, id, dto, ifMatch, sealed);
+      } catch (error) {
+        if (!(error instanceof UnsealedValueError)) throw error;
+        // Only a concurrent change of a value this request moves into the secrets gets here.
+        if (attempt >= 5) throw Problems.conflict(`Integration '${id}' kept changing while this request was applied; retry.`);
+      }
+    }
+  }
+
+  /** Encrypts every value this PATCH may store as a secret (a superset: unused blobs are discarded). */
+  private async sealPatchValues(tenantId: string, id: string, dto: UpdateIntegrationDto, snapshot: IntegrationRow): Promise<SealedValues> {
+    const sealed = new SealedValues();
+    const seal = async (group: SecretGroup, values: Record<string, unknown> | null | undefined) => {
+      for (const [key, value] of Object.entries(values ?? {})) {
+        if (value === null || value === undefined || value === REDACTED) continue;
+        sealed.add(group, key, value, await this.crypto.encrypt({ tenantId, resourceType: 'integration', resourceId: id, field: `${group}.${key}` }, value));
+      }
+    };
+    await seal('credentials', dto.credentials);
+    await seal('headers', dto.headers);
+    await seal('parameters', dto.parameters);
+    if (dto.configMetadata) {
+      // Stored plain values the new metadata marks secret are encrypted too.
+      const secretNames = new Set(normalizeConfigMetadata(dto.configMetadata).parametersMetadata.filter((p) => p.secret).map((p) => p.name));
+      await seal('parameters', Object.fromEntries(Object.entries(snapshot.parameters).filter(([k]) => secretNames.has(k) && !Object.hasOwn(dto.parameters ?? {}, k))));
+    }
+    return sealed;
+  }
+
+  private async applyUpdate(ctx: RequestContext, tenantId: string, id: string, dto: UpdateIntegrationDto, ifMatch: string | undefined, sealed: SealedValues): Promise<IntegrationView> {
     return this.dataSource.transaction(async (m) => {
       const current = await this.integrations.lockById(m, tenantId, id);
       if (!current) throw Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
       assertIfMatch(ifMatch, current.etag);
       const connector = findConnector(current.connector);
+      const previousMetadata = effectiveMetadata(current.config_metadata, connector);
 
+      // configMetadata is replaced whole; null drops a SYSTEM integration's override (back to the catalog's).
       let storedMetadata = current.config_metadata;
-      if (dto.configMetadata !== undefined) storedMetadata = acceptConfigMetadata(dto.configMetadata);
+      const metadataReplaced = dto.configMetadata !== undefined;
+      if (dto.configMetadata === null) {
+        if (current.type === 'CUSTOM') throw Problems.validation([{ field: 'configMetadata', message: 'is required for a CUSTOM integration' }]);
+        storedMetadata = null;
+      } else if (dto.configMetadata !== undefined) {
+        storedMetadata = acceptConfigMetadata(dto.configMetadata);
+      }
       const metadata = effectiveMetadata(storedMetadata, connector);
-      const authMethod = dto.authMethod ?? current.auth_method;
+      const authMethod = dto.authMethod === null ? null : (dto.authMethod ?? current.auth_method);
       const auth = resolveAuth(metadata, authMethod, 'APPLICATION');
 
       // Parameters: plain ones merge per key; secret ones follow the secret merge rules.
@@ -155,35 +202,57 @@ export class IntegrationsService {
       const patchParams = dto.parameters ?? {};
       const plainPatch: Record<string, unknown> = {};
       const secretPatch: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(patchParams)) (secretNames.has(k) ? secretPatch : plainPatch)[k] = v;
+      for (const [k, v] of Object.entries(patchParams)) defineKey(secretNames.has(k) ? secretPatch : plainPatch, k, v);
+      const errors: FieldError[] = [];
+
+      // New metadata may change which parameters are secret. A plain value that becomes secret is
+      // encrypted (never dropped); a stored secret never becomes readable: it must be sent again or removed.
+      const storedSecretParams: Record<string, string> = { ...(current.secrets.parameters ?? {}) };
+      for (const name of Object.keys(storedSecretParams)) {
+        if (secretNames.has(name)) continue;
+        if (Object.hasOwn(plainPatch, name)) delete storedSecretParams[name];
+        else errors.push({ field: `parameters.${name}`, message: 'is stored as a secret but the configMetadata no longer marks it secret: send it again, or null to remove it' });
+      }
+      for (const name of secretNames) {
+        if (Object.hasOwn(current.parameters, name) && !Object.hasOwn(secretPatch, name)) defineKey(secretPatch, name, current.parameters[name]);
+      }
       const plainParameters = mergePatch(current.parameters, plainPatch);
       for (const name of secretNames) delete plainParameters[name];
 
-      const errors: FieldError[] = [];
-      const suppliedPlain = Object.fromEntries(Object.entries(plainPatch).filter(([, v]) => v !== null));
-      errors.push(...validateParameters(metadata.parametersMetadata.filter((p) => !p.secret), suppliedPlain, { fieldPrefix: 'parameters', requireRequired: false }));
-      const secretParamPreview = mergedPreview(Object.keys(current.secrets.parameters ?? {}), secretPatch);
-      errors.push(...validateMergedValues(metadata.parametersMetadata.filter((p) => p.secret), stripRedacted(secretPatch), Object.keys(secretParamPreview), 'parameters', false));
-      for (const p of metadata.parametersMetadata) {
-        if (p.required && !p.secret && (plainParameters[p.name] === undefined || plainParameters[p.name] === null) && p.defaultValue === null) {
+      // Only supplied values are checked, unless the metadata changed: then every kept value must fit it too.
+      const plainMetadata = metadata.parametersMetadata.filter((p) => !p.secret);
+      const plainToCheck = metadataReplaced ? plainParameters : Object.fromEntries(Object.entries(plainPatch).filter(([, v]) => v !== null));
+      errors.push(...validateParameters(plainMetadata, plainToCheck, { fieldPrefix: 'parameters', requireRequired: false }));
+      for (const p of plainMetadata) {
+        if (p.required && (plainParameters[p.name] === undefined || plainParameters[p.name] === null) && (p.defaultValue === null || p.defaultValue === undefined)) {
           errors.push({ field: `parameters.${p.name}`, message: 'is required' });
         }
       }
+      const secretParamPreview = mergedPreview(Object.keys(storedSecretParams), secretPatch);
+      errors.push(...validateMergedValues(metadata.parametersMetadata.filter((p) => p.secret), stripRedacted(secretPatch), Object.keys(secretParamPreview), 'parameters', true));
 
-      const credentialPreview = mergedPreview(Object.keys(current.secrets.credentials ?? {}), dto.credentials);
+      // Credentials belong to an auth method: stored ones the (new) method does not declare are dropped.
+      const credentialNames = new Set((auth?.parametersMetadata ?? []).map((p) => p.name));
+      const storedCredentials = Object.fromEntries(Object.entries(current.secrets.credentials ?? {}).filter(([k]) => credentialNames.has(k)));
+      const credentialPreview = mergedPreview(Object.keys(storedCredentials), dto.credentials);
       if (auth) {
         errors.push(...validateMergedValues(auth.parametersMetadata, stripRedacted(dto.credentials ?? {}), Object.keys(credentialPreview), 'credentials', true));
-      } else if (Object.keys(credentialPreview).length > 0) {
+      } else if (Object.keys(stripRedacted(dto.credentials ?? {})).length > 0) {
         errors.push({ field: 'credentials', message: 'needs an authMethod' });
       }
       if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupe(errors));
 
-      // Destination rule: stored secrets only ever go where they were saved for.
-      const destinationChanged = destinationParameters(connector).some((name) => name in plainPatch && !sameValue(plainParameters[name], current.parameters[name]));
-      const encrypt = (group: SecretGroup) => (key: string, value: unknown) => this.crypto.encrypt({ tenantId, resourceType: 'integration', resourceId: id, field: `${group}.${key}` }, value);
-      const credentials = await mergeSecretGroup(current.secrets.credentials, dto.credentials, encrypt('credentials'));
+      // Destination rule: stored secrets only ever go where they were saved for. Compared on effective
+      // values (defaults included), so new metadata defaults cannot move them either.
+      const before = applyDefaults(previousMetadata.parametersMetadata, current.parameters);
+      const after = applyDefaults(metadata.parametersMetadata, plainParameters);
+      const destinationChanged = destinationParameters(connector).some(
+        (name) => !sameValue(after[name], before[name]) || (secretNames.has(name) && Object.hasOwn(secretPatch, name) && secretPatch[name] !== null && secretPatch[name] !== REDACTED),
+      );
+      const encrypt = (group: SecretGroup) => async (key: string, value: unknown) => sealed.take(group, key, value);
+      const credentials = await mergeSecretGroup(storedCredentials, dto.credentials, encrypt('credentials'));
       const headers = await mergeSecretGroup(current.secrets.headers, dto.headers, encrypt('headers'));
-      const secretParameters = await mergeSecretGroup(current.secrets.parameters, secretPatch, encrypt('parameters'));
+      const secretParameters = await mergeSecretGroup(storedSecretParams, secretPatch, encrypt('parameters'));
       let destinationVersion = current.destination_version;
       if (destinationChanged) {
         destinationVersion += 1;
@@ -244,7 +313,26 @@ export class IntegrationsService {
     const release = this.checks.reserve(tenantId);
     let result: CheckResult;
     try {
-      const decrypted = await this.decrypt(row, connector, metadata);
+      let decrypted: DecryptedIntegration;
+      try {
+        decrypted = await this.decrypt(row, connector, metadata);
+      } catch (error) {
+        if (error instanceof ProblemException && error.problem.type === SECRET_UNAVAILABLE) {
+          await this.dataSource.transaction((m) =>
+            this.audit.record(m, {
+              tenantId,
+              actor: ctx.actor,
+              action: 'integration.verified',
+              resourceType: 'integration',
+              resourceId: id,
+              outcome: 'failure',
+              requestId: ctx.requestId,
+              details: { status: 'not_checked', code: 'SECRET_UNAVAILABLE' },
+            }),
+          );
+        }
+        throw error;
+      }
       result = await this.checks.run(
         connector,
         { parameters: decrypted.parameters, auth, credentials: decrypted.credentials, headers: decrypted.headers, knownHostKey: row.host_key },
@@ -255,7 +343,7 @@ export class IntegrationsService {
     }
     const hostKey = typeof result.details.hostKeyFingerprint === 'string' && result.status === 'healthy' ? result.details.hostKeyFingerprint : null;
     await this.dataSource.transaction(async (m) => {
-      const previous = await this.integrations.recordHealth(tenantId, id, { status: result.status, checkedAt: new Date(result.checkedAt), latencyMs: result.latencyMs, lastError: result.error, hostKey }, m);
+      const previous = await this.integrations.recordHealth(tenantId, id, { status: result.status, checkedAt: new Date(result.checkedAt), latencyMs: result.latencyMs, lastError: result.error, hostKey, destinationVersion: row.destination_version }, m);
       await this.audit.record(m, {
         tenantId,
         actor: ctx.actor,
@@ -314,7 +402,14 @@ export class IntegrationsService {
       }
       return out;
     };
-    const [credentials, headers, secretParameters] = await Promise.all([open('credentials'), open('headers'), open('parameters')]);
+    let credentials: Record<string, unknown>, headers: Record<string, unknown>, secretParameters: Record<string, unknown>;
+    try {
+      [credentials, headers, secretParameters] = await Promise.all([open('credentials'), open('headers'), open('parameters')]);
+    } catch (error) {
+      // A blob copied from another row or tenant, tampered with, or under a removed key: a clear 422, never a 500.
+      if (isSecretUnavailable(error)) throw secretUnavailable(error.field);
+      throw error;
+    }
     return {
       row,
       connector,
@@ -333,6 +428,7 @@ export class IntegrationsService {
   }
 
   private prepareCreate(dto: CreateIntegrationDto) {
+    assertHeaderNames(dto.headers);
     const connector = findConnector(dto.connector);
     if (!connector) throw Problems.unprocessable(`Connector '${dto.connector}' is not in the catalog.`, [{ field: 'connector', message: 'is not a known connector' }]);
     const type = dto.type ?? 'SYSTEM';
@@ -346,8 +442,14 @@ export class IntegrationsService {
     } else if (dto.credentials && Object.keys(dto.credentials).length > 0) {
       errors.push({ field: 'credentials', message: 'needs an authMethod' });
     }
-    if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', errors);
     const { plain, secret } = splitParameters(metadata.parametersMetadata, dto.parameters ?? {});
+    // On create there is nothing stored to keep: the placeholder is not a value.
+    for (const [group, values] of [['credentials', dto.credentials], ['headers', dto.headers], ['parameters', secret]] as const) {
+      for (const [key, value] of Object.entries(values ?? {})) {
+        if (value === REDACTED) errors.push({ field: `${group}.${key}`, message: 'is the "***REDACTED***" placeholder, not a value: nothing is stored to keep' });
+      }
+    }
+    if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupe(errors));
     return { type, storedMetadata, metadata, plainParameters: plain, secretParameters: secret };
   }
 
@@ -367,6 +469,36 @@ export class IntegrationsService {
 
 export function secretValues(d: { credentials: Record<string, unknown>; headers: Record<string, string>; parameters?: Record<string, unknown> }, secretParameterNames: string[] = []): unknown[] {
   return [...Object.values(d.credentials), ...Object.values(d.headers), ...secretParameterNames.map((n) => d.parameters?.[n])];
+}
+
+class UnsealedValueError extends Error {}
+
+/** Blobs sealed ahead of a transaction, each usable only for the exact value it was made from. */
+class SealedValues {
+  private readonly entries = new Map<string, { value: unknown; blob: string }>();
+
+  add(group: SecretGroup, key: string, value: unknown, blob: string): void {
+    this.entries.set(`${group}\u0000${key}`, { value, blob });
+  }
+
+  take(group: SecretGroup, key: string, value: unknown): string {
+    const entry = this.entries.get(`${group}\u0000${key}`);
+    if (!entry || !sameValue(entry.value, value)) throw new UnsealedValueError();
+    return entry.blob;
+  }
+}
+
+/** Own data property, so a key named __proto__ stays a key. */
+function defineKey(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Header names are not secret but must be HTTP tokens; a bad one is malformed on its face (400), and is not echoed. */
+function assertHeaderNames(headers: Record<string, unknown> | undefined): void {
+  const bad = Object.keys(headers ?? {}).filter((name) => !HEADER_NAME.test(name));
+  if (bad.length > 0) throw Problems.validation([{ field: 'headers', message: 'contains a name that is not a valid HTTP header name' }]);
 }
 
 function stripRedacted(values: Record<string, unknown>): Record<string, unknown> {

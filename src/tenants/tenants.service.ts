@@ -78,8 +78,8 @@ export class TenantsService {
       assertIfMatch(ifMatch, current.etag);
       const row = await this.tenants.update(m, id, {
         displayName: dto.displayName ?? current.display_name,
-        description: dto.description ?? current.description,
-        metadata: mergePatch(current.metadata, dto.metadata),
+        description: dto.description === null ? '' : (dto.description ?? current.description),
+        metadata: dto.metadata === null ? {} : mergePatch(current.metadata, dto.metadata),
         etag: newEtag(),
       });
       await this.audit.record(m, { tenantId: id, actor: ctx.actor, action: 'tenant.updated', resourceType: 'tenant', resourceId: id, outcome: 'success', requestId: ctx.requestId });

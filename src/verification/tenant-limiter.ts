@@ -8,6 +8,7 @@ import { Problems } from '../common/http/problem';
 export class TenantLimiter {
   private readonly inFlight = new Map<string, number>();
   private readonly recent = new Map<string, number[]>();
+  private lastSweep = 0;
 
   constructor(
     private readonly maxInFlight: number,
@@ -18,6 +19,7 @@ export class TenantLimiter {
   /** Reserves a slot or throws 429 with Retry-After; call the returned release when done. */
   acquire(tenantId: string): () => void {
     const now = this.now();
+    this.sweep(now);
     const window = (this.recent.get(tenantId) ?? []).filter((t) => t > now - 60_000);
     if (window.length >= this.maxPerMinute) {
       this.recent.set(tenantId, window);
@@ -36,5 +38,19 @@ export class TenantLimiter {
       if (left <= 0) this.inFlight.delete(tenantId);
       else this.inFlight.set(tenantId, left);
     };
+  }
+
+  /** How many tenants the limiter currently remembers (for tests and metrics). */
+  get trackedTenants(): number {
+    return this.recent.size;
+  }
+
+  /** Once a minute, forgets tenants with nothing in the window, so memory follows active tenants only. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [tenantId, times] of this.recent) {
+      if (times.length === 0 || times[times.length - 1] <= now - 60_000) this.recent.delete(tenantId);
+    }
   }
 }

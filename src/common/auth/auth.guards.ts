@@ -21,15 +21,16 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   override handleRequest<T>(err: unknown, user: T | false, info: unknown): T {
     if (err || !user) {
       const reason = info instanceof Error ? info.name : '';
+      const noToken = info instanceof Error && /No auth token/i.test(info.message);
       const detail =
         reason === 'TokenExpiredError'
           ? 'The token has expired.'
           : reason === 'NotBeforeError'
             ? 'The token is not valid yet.'
-            : info instanceof Error && /No auth token/i.test(info.message)
+            : noToken
               ? 'A Bearer token is required.'
               : 'The token is invalid.';
-      throw Problems.unauthorized(detail);
+      throw Problems.unauthorized(detail, !noToken);
     }
     return user;
   }

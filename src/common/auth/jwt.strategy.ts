@@ -27,6 +27,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   }
 
   validate(payload: Record<string, unknown>): Principal | false {
+    // jsonwebtoken checks exp only when present; a token without one would never expire.
+    if (typeof payload.exp !== 'number') return false;
     const sub = payload.sub;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) return false;
     const rawRoles = payload[this.rolesClaim];

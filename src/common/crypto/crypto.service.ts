@@ -35,6 +35,8 @@ interface DataKey {
 
 const DATA_KEY_BYTES = 32;
 const DEFAULT_CACHE_SIZE = 512;
+/** How long an instance keeps encrypting under the active key it last read; a data-key rotation by another process is seen within this time. */
+const ACTIVE_KEY_TTL_MS = 30_000;
 const SIGN_SALT = Buffer.from('switchboard/v1/sign', 'utf8');
 const SIGNATURE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_DERIVED_KEYS = 256;
@@ -51,6 +53,8 @@ export class CryptoService {
   readonly #cacheSize: number;
   readonly #cache = new Map<string, { tenantId: string; key: Buffer }>();
   readonly #derived = new Map<string, Buffer>();
+  // The active data key per tenant, trusted for ACTIVE_KEY_TTL_MS so an encryption costs no query.
+  readonly #active = new Map<string, { key: DataKey; at: number }>();
   // Bumped by forgetTenant so a lookup that was in flight meanwhile does not re-cache a forgotten key.
   #forgets = 0;
 
@@ -160,6 +164,7 @@ export class CryptoService {
     const forgets = this.#forgets;
     const next = this.#newDataKey(tenantId);
     await this.#store.replaceActive(tenantId, next.record);
+    this.#active.delete(tenantId);
     this.#remember(tenantId, next.key, forgets);
     return next.key.id;
   }
@@ -189,6 +194,7 @@ export class CryptoService {
   /** Forgets cached unwrapped data keys of a tenant (after tenant deletion: crypto-shredding). */
   forgetTenant(tenantId: string): void {
     this.#forgets += 1;
+    this.#active.delete(tenantId);
     for (const [entry, cached] of this.#cache) {
       if (cached.tenantId === tenantId) {
         this.#cache.delete(entry);
@@ -198,6 +204,17 @@ export class CryptoService {
 
   async #activeKey(tenantId: string): Promise<DataKey> {
     assertTenantId(tenantId);
+    const hit = this.#active.get(tenantId);
+    if (hit && Date.now() - hit.at < ACTIVE_KEY_TTL_MS) return hit.key;
+    const key = await this.#loadActiveKey(tenantId);
+    if (this.#cacheSize > 0) {
+      if (this.#active.size >= this.#cacheSize) this.#active.delete(this.#active.keys().next().value as string);
+      this.#active.set(tenantId, { key, at: Date.now() });
+    }
+    return key;
+  }
+
+  async #loadActiveKey(tenantId: string): Promise<DataKey> {
     const forgets = this.#forgets;
     const record = await this.#store.findActive(tenantId);
     if (!record) {

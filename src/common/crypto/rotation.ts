@@ -45,6 +45,9 @@ interface PassResult {
 }
 
 const TENANT_PAGE = 500;
+const ROW_ATTEMPTS = 3;
+// serialization_failure, deadlock_detected, lock_not_available, query_canceled (statement_timeout).
+const RETRYABLE = new Set(['40001', '40P01', '55P03', '57014']);
 const MAX_BATCH = 10_000;
 
 // A blob is "sb1.<dataKeyId>.<iv>.<tag>.<ciphertext>": part 2 names the data key that made it.
@@ -179,7 +182,7 @@ export class KeyRotation {
         );
         if (ids.length === 0) break;
         for (const { id } of ids) {
-          const done = await this.reencryptRow(spec, tenantId, id);
+          const done = await this.withRetry(() => this.reencryptRow(spec, tenantId, id));
           if (done.blobs > 0) result.rows += 1;
           result.blobs += done.blobs;
           result.unreadable += done.unreadable.length;
@@ -234,6 +237,20 @@ export class KeyRotation {
       }
       return { blobs, unreadable };
     });
+  }
+
+  /** A row the service holds locked for long, or a deadlock, costs a retry rather than the whole run. */
+  private async withRetry<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await work();
+      } catch (error) {
+        const code = (error as { driverError?: { code?: string }; code?: string }).driverError?.code ?? (error as { code?: string }).code;
+        if (attempt >= ROW_ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+        this.log(`reencrypt: row busy (${code}), retrying`);
+        await new Promise((done) => setTimeout(done, 200 * attempt));
+      }
+    }
   }
 
   private async hasStaleBlobs(tenantId: string, active: string, tables: SecretTable[]): Promise<boolean> {

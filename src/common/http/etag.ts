@@ -8,11 +8,16 @@ export function newEtag(): string {
 
 /**
  * Enforces If-Match against the current etag: absent header passes, `*` passes,
- * a quoted or bare value (optionally weak, optionally a list) must match; otherwise 412.
+ * a quoted or bare value (optionally a list) must match; otherwise 412. Weak
+ * validators never match (RFC 9110 §13.1.1: If-Match uses strong comparison).
  */
 export function assertIfMatch(ifMatch: string | undefined, currentEtag: string): void {
   if (ifMatch === undefined || ifMatch.trim() === '') return;
-  const candidates = ifMatch.split(',').map((v) => v.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1'));
+  const candidates = ifMatch
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => !v.startsWith('W/'))
+    .map((v) => v.replace(/^"(.*)"$/, '$1'));
   if (candidates.includes('*') || candidates.includes(currentEtag)) return;
   throw Problems.preconditionFailed();
 }

@@ -12,6 +12,15 @@ const IDEMPOTENT = 'switchboard:idempotent';
 /** Marks a create route as honouring `Idempotency-Key`. */
 export const Idempotent = () => SetMetadata(IDEMPOTENT, true);
 
+/**
+ * For a reply that shows a value only once (a webhook signing secret): the
+ * handler puts a copy without it on the request here, and the replay cache
+ * stores that copy instead of the reply, so it never holds the value.
+ */
+export function setIdempotencyReplayBody(request: object, body: unknown): void {
+  (request as { idempotencyReplayBody?: unknown }).idempotencyReplayBody = body;
+}
+
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const TTL_HOURS = 24;
 /** A key still "in flight" after this long belongs to a request that died; it may be taken over. */
@@ -73,7 +82,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       const etag = body && typeof body === 'object' && typeof (body as { etag?: unknown }).etag === 'string' ? (body as { etag: string }).etag : null;
       await this.dataSource.query(
         `UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5, response_etag = $6 WHERE scope = $1 AND caller = $2 AND key = $3`,
-        [scope, caller, key, reply.statusCode === 200 ? 201 : reply.statusCode, JSON.stringify(body ?? null), etag],
+        [scope, caller, key, reply.statusCode === 200 ? 201 : reply.statusCode, JSON.stringify(replayBody(request, body) ?? null), etag],
       );
       return body;
     } catch (error) {
@@ -99,3 +108,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
+function replayBody(request: object, body: unknown): unknown {
+  const stored = (request as { idempotencyReplayBody?: unknown }).idempotencyReplayBody;
+  return stored === undefined ? body : stored;
+}

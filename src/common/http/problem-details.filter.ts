@@ -21,7 +21,24 @@ const STATUS_TITLES: Record<number, string> = {
   503: 'Service unavailable',
 };
 
-const DATABASE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+const DATABASE_DOWN_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+  '57P04',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
 
 /** True when an error means "the database cannot be reached", not "the query was wrong". */
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -29,7 +46,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; driverError?: unknown };
   if (typeof e.code === 'string' && DATABASE_DOWN_CODES.has(e.code)) return true;
   const message = typeof e.message === 'string' ? e.message : '';
-  if (/Connection terminated|timeout exceeded when trying to connect|Connection is not established|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error/i.test(message)) {
+  if (/Connection terminated|timeout exceeded when trying to connect|Connection is not established|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error|is not currently accepting connections/i.test(message)) {
     return true;
   }
   return e.driverError !== undefined && e.driverError !== error && isDatabaseUnavailable(e.driverError);
@@ -43,7 +60,8 @@ export function toProblem(exception: unknown): ProblemInit & { cause?: unknown }
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    const detail = status === 404 ? 'No such route or resource.' : shortDetail(exception.message, status);
+    // A 5xx HttpException may wrap an internal message (a Fastify error re-thrown by Nest): never echo it.
+    const detail = status === 404 ? 'No such route or resource.' : status >= 500 ? `${STATUS_TITLES[status] ?? 'Error'}.` : shortDetail(exception.message, status);
     return { status, type: slug(status), title: STATUS_TITLES[status] ?? 'Error', detail };
   }
   const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
@@ -53,7 +71,8 @@ export function toProblem(exception: unknown): ProblemInit & { cause?: unknown }
   if (isDatabaseUnavailable(exception)) {
     return { status: 503, type: 'dependency-unavailable', title: 'Service unavailable', detail: 'The database is unavailable; retry shortly.', headers: { 'Retry-After': '5' } };
   }
-  if (exception instanceof QueryFailedError && (exception as { driverError?: { code?: string } }).driverError?.code === '22P05') {
+  // 22021 (NUL in a text column) and 22P05 (NUL in jsonb): input PostgreSQL cannot store, not a server fault.
+  if (exception instanceof QueryFailedError && ['22021', '22P05'].includes((exception as { driverError?: { code?: string } }).driverError?.code ?? '')) {
     return { status: 400, type: 'invalid-request', title: 'Invalid request', detail: 'The request contains characters that cannot be stored (such as NUL).' };
   }
   return { status: 500, type: 'internal', title: 'Internal server error', detail: 'An unexpected error occurred; it has been logged with this request id.', cause: exception };

@@ -37,13 +37,14 @@ export const Problems = {
     }),
   unprocessable: (detail: string, errors?: FieldError[]) =>
     new ProblemException({ status: 422, type: 'unprocessable', title: 'Unprocessable request', detail, errors }),
-  unauthorized: (detail: string) =>
+  /** RFC 6750 §3.1: a request that carried no token gets the challenge without an error code. */
+  unauthorized: (detail: string, tokenPresented = true) =>
     new ProblemException({
       status: 401,
       type: 'unauthorized',
       title: 'Unauthorized',
       detail,
-      headers: { 'WWW-Authenticate': 'Bearer realm="switchboard", error="invalid_token"' },
+      headers: { 'WWW-Authenticate': tokenPresented ? 'Bearer realm="switchboard", error="invalid_token"' : 'Bearer realm="switchboard"' },
     }),
   forbidden: (detail: string) => new ProblemException({ status: 403, type: 'forbidden', title: 'Forbidden', detail }),
   notFound: (detail: string) => new ProblemException({ status: 404, type: 'not-found', title: 'Not found', detail }),

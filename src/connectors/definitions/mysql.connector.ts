@@ -86,21 +86,18 @@ function loginFromConnectionString(ctx: CheckContext): MysqlLogin {
 }
 
 function readLogin(ctx: CheckContext): MysqlLogin {
-  switch (ctx.auth.type) {
-    case 'CONNECTION_STRING':
-      return loginFromConnectionString(ctx);
-    case 'USER_PASSWORD':
-      return {
-        host: requireString(ctx.parameters, 'host', 'parameter'),
-        port: integerParam(ctx.parameters, 'port', 3306, 1, 65535),
-        database: stringParam(ctx.parameters, 'database'),
-        user: requireString(ctx.credentials, 'username', 'credential'),
-        password: requireSecret(ctx.credentials, 'password'),
-        sslMode: optionParam(ctx.parameters, 'sslMode', SSL_MODES, 'disable'),
-      };
-    default:
-      throw new CheckError('CONFIG_INVALID', `auth method type ${ctx.auth.type} is not supported by mysql`);
+  if (ctx.auth.type === 'CONNECTION_STRING') return loginFromConnectionString(ctx);
+  if (ctx.auth.type !== 'USER_PASSWORD') {
+    throw new CheckError('CONFIG_INVALID', `auth method type ${ctx.auth.type} is not supported by mysql`);
   }
+  return {
+    host: requireString(ctx.parameters, 'host', 'parameter'),
+    port: integerParam(ctx.parameters, 'port', 3306, 1, 65535),
+    database: stringParam(ctx.parameters, 'database'),
+    user: requireString(ctx.credentials, 'username', 'credential'),
+    password: requireSecret(ctx.credentials, 'password'),
+    sslMode: optionParam(ctx.parameters, 'sslMode', SSL_MODES, 'disable'),
+  };
 }
 
 function classifyMysqlError(err: unknown, login: MysqlLogin | undefined, target: string, secrets: string[]): CheckError | undefined {
@@ -174,17 +171,15 @@ async function checkMysql(ctx: CheckContext) {
         connectTimeout: ctx.timeoutMs,
         multipleStatements: false,
       });
-      try {
-        await whenConnected(connection);
-        // Later errors (the server going away) are reported by the query that meets them.
-        connection.on('error', () => undefined);
-        await query(connection, 'SELECT 1');
-        const rows = await query(connection, 'SELECT VERSION() AS version');
-        details.serverVersion = rows[0]?.version ?? null;
-      } finally {
-        const open = connection;
-        await new Promise<void>((resolve) => open.end(() => resolve())).catch(() => undefined);
-      }
+      // mysql2 may report one failure twice; the second must not be an unhandled 'error' event.
+      connection.on('error', () => undefined);
+      await whenConnected(connection);
+      await query(connection, 'SELECT 1');
+      const rows = await query(connection, 'SELECT VERSION() AS version');
+      details.serverVersion = rows[0]?.version ?? null;
+      // A polite COM_QUIT on success; on failure the runner destroys the socket (end() would wait forever).
+      const open = connection;
+      await new Promise<void>((resolve) => open.end(() => resolve()));
       return { serverVersion: details.serverVersion, user: login.user };
     },
   });

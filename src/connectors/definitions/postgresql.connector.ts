@@ -75,7 +75,7 @@ function loginFromConnectionString(ctx: CheckContext): PostgresLogin {
   }
   let parsed: Record<string, unknown>;
   try {
-    parsed = parseConnectionString(connectionString) as Record<string, unknown>;
+    parsed = parseConnectionString(connectionString);
   } catch {
     throw new CheckError('CONFIG_INVALID', 'the connection string could not be parsed');
   }
@@ -99,21 +99,18 @@ function loginFromConnectionString(ctx: CheckContext): PostgresLogin {
 }
 
 function readLogin(ctx: CheckContext): PostgresLogin {
-  switch (ctx.auth.type) {
-    case 'CONNECTION_STRING':
-      return loginFromConnectionString(ctx);
-    case 'USER_PASSWORD':
-      return {
-        host: requireString(ctx.parameters, 'host', 'parameter'),
-        port: integerParam(ctx.parameters, 'port', 5432, 1, 65535),
-        database: stringParam(ctx.parameters, 'database', 'postgres') ?? 'postgres',
-        user: requireString(ctx.credentials, 'username', 'credential'),
-        password: requireSecret(ctx.credentials, 'password'),
-        sslMode: optionParam(ctx.parameters, 'sslMode', SSL_MODES, 'disable'),
-      };
-    default:
-      throw new CheckError('CONFIG_INVALID', `auth method type ${ctx.auth.type} is not supported by postgresql`);
+  if (ctx.auth.type === 'CONNECTION_STRING') return loginFromConnectionString(ctx);
+  if (ctx.auth.type !== 'USER_PASSWORD') {
+    throw new CheckError('CONFIG_INVALID', `auth method type ${ctx.auth.type} is not supported by postgresql`);
   }
+  return {
+    host: requireString(ctx.parameters, 'host', 'parameter'),
+    port: integerParam(ctx.parameters, 'port', 5432, 1, 65535),
+    database: stringParam(ctx.parameters, 'database', 'postgres') ?? 'postgres',
+    user: requireString(ctx.credentials, 'username', 'credential'),
+    password: requireSecret(ctx.credentials, 'password'),
+    sslMode: optionParam(ctx.parameters, 'sslMode', SSL_MODES, 'disable'),
+  };
 }
 
 /** Maps what the server or driver reported, with messages of our own. */
@@ -157,7 +154,7 @@ async function checkPostgres(ctx: CheckContext) {
     target: () => target,
     classify: (err) => classifyPostgresError(err, login, target, secrets),
     destroy: () => {
-      console.log("destroy", !!client, !!client?.connection, !!client?.connection?.stream, client?.connection?.stream?.constructor?.name, (client?.connection?.stream as any)?.destroyed); client?.connection?.stream?.destroy(); console.log("after", (client?.connection?.stream as any)?.destroyed);
+      client?.connection?.stream?.destroy();
     },
     work: async ({ details, assertActive }) => {
       login = readLogin(ctx);
@@ -181,14 +178,12 @@ async function checkPostgres(ctx: CheckContext) {
       });
       // Errors after connect (the server going away) arrive as events; the awaited calls report them.
       client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-        const version = await client.query<{ server_version: string }>('SHOW server_version');
-        details.serverVersion = version.rows[0]?.server_version ?? null;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
+      await client.connect();
+      await client.query('SELECT 1');
+      const version = await client.query<{ server_version: string }>('SHOW server_version');
+      details.serverVersion = version.rows[0]?.server_version ?? null;
+      // A polite Terminate on success; on failure the runner destroys the socket.
+      await client.end();
       return { serverVersion: details.serverVersion, user: login.user, database: login.database };
     },
   });

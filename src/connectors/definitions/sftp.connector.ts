@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Client, utils, type ConnectConfig, type FileEntryWithStats, type SFTPWrapper } from 'ssh2';
+import { Client, type ConnectConfig, type FileEntryWithStats, type SFTPWrapper } from 'ssh2';
 import { CheckError } from '../../common/outbound/check-error';
 import type { CheckContext, ConnectorDefinition } from '../connector.types';
 import { auth, params } from '../metadata-builders';
@@ -46,26 +46,12 @@ function readLogin(ctx: CheckContext): SftpLogin {
     path: stringParam(ctx.parameters, 'path', '/') ?? '/',
     username: requireString(ctx.credentials, 'username', 'credential'),
   };
-  switch (ctx.auth.type) {
-    case 'USER_PASSWORD':
-      return { ...base, password: requireSecret(ctx.credentials, 'password') };
-    case 'KEY_FILE': {
-      const privateKey = requireSecret(ctx.credentials, 'privateKey');
-      const passphrase = optionalSecret(ctx.credentials, 'passphrase');
-      // Checked before connecting: a key we cannot use is the caller's to fix, not the server's.
-      if (utils.parseKey(privateKey, passphrase) instanceof Error) {
-        throw new CheckError(
-          'CONFIG_INVALID',
-          passphrase === undefined
-            ? 'the private key could not be read (is it PEM or OpenSSH, and does it need a passphrase?)'
-            : 'the private key could not be read (is the passphrase right?)',
-        );
-      }
-      return { ...base, privateKey, passphrase };
-    }
-    default:
-      throw new CheckError('CONFIG_INVALID', `auth method type ${ctx.auth.type} is not supported by sftp`);
+  if (ctx.auth.type === 'USER_PASSWORD') return { ...base, password: requireSecret(ctx.credentials, 'password') };
+  if (ctx.auth.type !== 'KEY_FILE') {
+    throw new CheckError('CONFIG_INVALID', `auth method type ${ctx.auth.type} is not supported by sftp`);
   }
+  // ssh2 parses the key in connect(), before it opens a socket; see classifySftpError.
+  return { ...base, privateKey: requireSecret(ctx.credentials, 'privateKey'), passphrase: optionalSecret(ctx.credentials, 'passphrase') };
 }
 
 interface HostKeyMismatch {
@@ -80,6 +66,15 @@ function classifySftpError(err: unknown, login: SftpLogin | undefined, target: s
   if (typeof err !== 'object' || err === null) return undefined;
   const { level, code } = err as { level?: unknown; code?: unknown };
   const message = errorMessage(err);
+  // Thrown by ssh2's connect() before it opens a socket; its own words may quote the key, ours do not.
+  if (/^Cannot parse privateKey|does not contain a \(valid\) private key/.test(message)) {
+    return new CheckError(
+      'CONFIG_INVALID',
+      login?.passphrase === undefined
+        ? 'the private key could not be read (is it PEM or OpenSSH, and does it need a passphrase?)'
+        : 'the private key could not be read (is the passphrase right?)',
+    );
+  }
   switch (level) {
     case 'client-authentication':
       return new CheckError('AUTH_FAILED', `authentication failed for user ${login?.username ?? ''}`);

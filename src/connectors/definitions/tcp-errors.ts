@@ -216,7 +216,7 @@ export interface CheckRun {
   /** Non-secret facts gathered so far; reported with a failure too. */
   details: Record<string, unknown>;
   /** Throws once the outcome is decided (deadline passed, cancelled): call it before opening anything. */
-  assertActive(): void;
+  assertActive: () => void;
 }
 
 /**
@@ -235,15 +235,19 @@ export async function runGuardedCheck(ctx: CheckContext, check: GuardedCheck): P
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    const target = () => (check.target() ? ` from ${check.target()}` : '');
-    timer = setTimeout(() => reject(new CheckError('TIMEOUT', `no answer${target()} within ${ctx.timeoutMs} ms`)), ctx.timeoutMs);
-    onAbort = () => reject(new CheckError('TIMEOUT', 'the check was cancelled'));
+    const end = (message: string) => {
+      // Flipped at once, so work still on its way to a connect() stops at assertActive().
+      finished = true;
+      reject(new CheckError('TIMEOUT', message));
+    };
+    timer = setTimeout(() => end(`no answer${check.target() ? ` from ${check.target()}` : ''} within ${ctx.timeoutMs} ms`), ctx.timeoutMs);
+    onAbort = () => end('the check was cancelled');
     if (ctx.signal?.aborted) onAbort();
     else ctx.signal?.addEventListener('abort', onAbort, { once: true });
   });
   deadline.catch(() => undefined);
   try {
-    const work = Promise.resolve().then(() => check.work(run));
+    const work = finished ? deadline : Promise.resolve().then(() => check.work(run));
     // The work may still fail after the deadline won; that failure is not news.
     work.catch(() => undefined);
     const facts = await Promise.race([work, deadline]);
@@ -253,7 +257,7 @@ export async function runGuardedCheck(ctx: CheckContext, check: GuardedCheck): P
     return {
       status: 'unhealthy',
       error: { code: failure.code, message: redact(failure.message, check.secrets) || failure.code },
-      details,
+      details: { ...details, ...failure.details },
     };
   } finally {
     finished = true;

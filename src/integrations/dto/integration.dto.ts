@@ -95,22 +95,22 @@ export class UpdateIntegrationDto {
   @MaxLength(500)
   description?: string;
 
-  @ApiPropertyOptional({ type: ConfigMetadataDto, description: 'Replaced whole.' })
+  @ApiPropertyOptional({ type: ConfigMetadataDto, nullable: true, description: 'Replaced whole. null drops a SYSTEM integration\'s override (the catalog\'s is used again); a CUSTOM integration cannot drop its own.' })
   @IsOptional()
   @ValidateNested()
   @Type(() => ConfigMetadataDto)
-  configMetadata?: ConfigMetadataDto;
+  configMetadata?: ConfigMetadataDto | null;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Merged per key (RFC 7396).' })
   @IsOptional()
   @IsJsonObject({ maxBytes: 32768, maxKeys: 100 })
   parameters?: Record<string, unknown>;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ type: String, nullable: true, description: 'An authMetadata id; null removes the auth method and its credentials. Credentials the new method does not declare are dropped.' })
   @IsOptional()
   @IsString()
   @Length(1, 64)
-  authMethod?: string;
+  authMethod?: string | null;
 
   @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, writeOnly: true, description: SECRET_DOC })
   @IsOptional()

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsOptional, IsString, Length, Matches, MaxLength, ValidateIf } from 'class-validator';
 import { IsJsonObject } from '../../common/validation/json-object.validator';
 
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -28,22 +28,23 @@ export class CreateTenantDto {
 }
 
 export class UpdateTenantDto {
+  // Omitted keeps the name; null is not a name and cannot be removed, so it is a 400 rather than ignored.
   @ApiPropertyOptional({ minLength: 1, maxLength: 100 })
-  @IsOptional()
+  @ValidateIf((_, value) => value !== undefined)
   @IsString()
   @Length(1, 100)
   displayName?: string;
 
-  @ApiPropertyOptional({ maxLength: 500 })
+  @ApiPropertyOptional({ maxLength: 500, nullable: true, description: 'null clears it (RFC 7396).' })
   @IsOptional()
   @IsString()
   @MaxLength(500)
-  description?: string;
+  description?: string | null;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Merged per key (RFC 7396): null removes a key.' })
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true, description: 'Merged per key (RFC 7396): null removes a key; null for the whole object clears it.' })
   @IsOptional()
   @IsJsonObject({ maxBytes: 16384 })
-  metadata?: Record<string, unknown>;
+  metadata?: Record<string, unknown> | null;
 }
 
 export class TenantView {

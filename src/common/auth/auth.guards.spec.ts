@@ -1,0 +1,162 @@
+import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ProblemException } from '../http/problem';
+import { Authenticated, PlatformAdminOnly, Public, TenantRoleAtLeast, AnyTenantMember } from './access.decorators';
+import { AccessGuard, JwtAuthGuard } from './auth.guards';
+import type { Principal } from './principal';
+
+class Routes {
+  @Public() health() {}
+  @PlatformAdminOnly() manageTenants() {}
+  @AnyTenantMember() readTenant() {}
+  @TenantRoleAtLeast('editor') writeIntegration() {}
+  @TenantRoleAtLeast('admin') readAudit() {}
+  @Authenticated() anyone() {}
+  undeclared() {}
+}
+
+@Public()
+class PublicController {
+  anything() {}
+}
+
+function context(handler: keyof Routes, user: Principal | undefined, params: Record<string, string> = {}, cls: object = Routes): ExecutionContext {
+  const fn = cls === Routes ? Routes.prototype[handler] : PublicController.prototype.anything;
+  return {
+    getHandler: () => fn,
+    getClass: () => cls,
+    switchToHttp: () => ({ getRequest: () => ({ user, params }), getResponse: () => ({}), getNext: () => undefined }),
+  } as unknown as ExecutionContext;
+}
+
+const principal = (p: Partial<Principal>): Principal => ({ sub: 'alice', tenantId: null, roles: [], platformAdmin: false, ...p });
+const member = (tenantId: string, ...roles: Principal['roles']) => principal({ tenantId, roles });
+const platformAdmin = principal({ roles: ['platform-admin'], platformAdmin: true });
+
+function refusal(run: () => unknown): { status: number; detail: string } {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProblemException);
+    const { status, detail } = (error as ProblemException).problem;
+    return { status, detail };
+  }
+  throw new Error('expected the guard to refuse');
+}
+
+describe('AccessGuard', () => {
+  const guard = new AccessGuard(new Reflector());
+
+  it('lets @Public() routes through without a principal, on the handler or the class', () => {
+    expect(guard.canActivate(context('health', undefined))).toBe(true);
+    expect(guard.canActivate(context('health', undefined, {}, PublicController))).toBe(true);
+  });
+
+  it('refuses a route that declares no access rule, even to a platform-admin (default deny)', () => {
+    expect(refusal(() => guard.canActivate(context('undeclared', platformAdmin))).status).toBe(403);
+  });
+
+  it('refuses when no principal was attached', () => {
+    expect(refusal(() => guard.canActivate(context('anyone', undefined))).status).toBe(403);
+  });
+
+  it('refuses a principal with no known role, whatever the rule', () => {
+    for (const route of ['anyone', 'readTenant', 'manageTenants'] as const) {
+      const { status, detail } = refusal(() => guard.canActivate(context(route, member('acme'), { tenant: 'acme' })));
+      expect(status).toBe(403);
+      expect(detail).toMatch(/no known role/);
+    }
+  });
+
+  describe('platform-admin rule', () => {
+    it('admits a platform-admin', () => {
+      expect(guard.canActivate(context('manageTenants', platformAdmin))).toBe(true);
+    });
+
+    it.each(['viewer', 'editor', 'admin'] as const)('refuses a tenant %s', (role) => {
+      expect(refusal(() => guard.canActivate(context('manageTenants', member('acme', role), { tenant: 'acme' }))).status).toBe(403);
+    });
+  });
+
+  describe('authenticated rule', () => {
+    it('admits any principal with a known role', () => {
+      expect(guard.canActivate(context('anyone', member('acme', 'viewer')))).toBe(true);
+      expect(guard.canActivate(context('anyone', platformAdmin))).toBe(true);
+    });
+  });
+
+  describe('tenant rule', () => {
+    it.each([
+      ['readTenant', 'viewer', true],
+      ['writeIntegration', 'viewer', false],
+      ['writeIntegration', 'editor', true],
+      ['writeIntegration', 'admin', true],
+      ['readAudit', 'editor', false],
+      ['readAudit', 'admin', true],
+    ] as const)('%s with role %s in its own tenant: allowed=%s', (route, role, allowed) => {
+      const run = () => guard.canActivate(context(route, member('acme', role), { tenant: 'acme' }));
+      if (allowed) expect(run()).toBe(true);
+      else expect(refusal(run)).toEqual({ status: 403, detail: expect.stringMatching(/needs the \w+ role/) });
+    });
+
+    it('uses the highest of several roles', () => {
+      expect(guard.canActivate(context('readAudit', member('acme', 'viewer', 'admin'), { tenant: 'acme' }))).toBe(true);
+    });
+
+    it('refuses a member of another tenant, whatever its role', () => {
+      const { status, detail } = refusal(() => guard.canActivate(context('readTenant', member('other', 'admin'), { tenant: 'acme' })));
+      expect(status).toBe(403);
+      expect(detail).toMatch(/does not act in this tenant/);
+    });
+
+    it('refuses a tenant role without a tenant claim', () => {
+      expect(refusal(() => guard.canActivate(context('readTenant', member(null as unknown as string, 'admin'), { tenant: 'acme' }))).status).toBe(403);
+    });
+
+    it('admits a platform-admin into any tenant at admin level', () => {
+      expect(guard.canActivate(context('readAudit', platformAdmin, { tenant: 'anyone' }))).toBe(true);
+    });
+
+    it('refuses a tenant rule on a route without a :tenant parameter', () => {
+      expect(refusal(() => guard.canActivate(context('readTenant', platformAdmin, {}))).status).toBe(403);
+    });
+  });
+});
+
+describe('JwtAuthGuard.handleRequest', () => {
+  const guard = new JwtAuthGuard(new Reflector());
+  const named = (name: string, message = 'x') => Object.assign(new Error(message), { name });
+
+  it('returns the user when verification succeeded', () => {
+    expect(guard.handleRequest(null, platformAdmin, undefined)).toBe(platformAdmin);
+  });
+
+  it.each([
+    ['no token', named('Error', 'No auth token'), /Bearer token is required/, 'Bearer realm="switchboard"'],
+    ['an expired token', named('TokenExpiredError', 'jwt expired'), /expired/, expect.stringContaining('error="invalid_token"')],
+    ['a token not valid yet', named('NotBeforeError', 'jwt not active'), /not valid yet/, expect.stringContaining('error="invalid_token"')],
+    ['a bad signature', named('JsonWebTokenError', 'invalid signature'), /invalid/, expect.stringContaining('error="invalid_token"')],
+  ])('answers 401 with a Bearer challenge for %s', (_, info, detail, challenge) => {
+    const problem = (() => {
+      try {
+        guard.handleRequest(null, false, info);
+      } catch (error) {
+        return (error as ProblemException).problem;
+      }
+      throw new Error('expected a 401');
+    })();
+    expect(problem.status).toBe(401);
+    expect(problem.detail).toMatch(detail);
+    expect(problem.headers?.['WWW-Authenticate']).toEqual(challenge);
+  });
+
+  it('never echoes the underlying verification message', () => {
+    try {
+      guard.handleRequest(null, false, named('JsonWebTokenError', 'secret-looking-detail-123'));
+    } catch (error) {
+      expect(JSON.stringify((error as ProblemException).problem)).not.toContain('secret-looking-detail-123');
+      return;
+    }
+    throw new Error('expected a 401');
+  });
+});
