@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { roleIn } from '../common/auth/principal';
@@ -25,6 +25,8 @@ function toView(row: TenantRow): TenantView {
 
 @Injectable()
 export class TenantsService {
+  private readonly logger = new Logger(TenantsService.name);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly tenants: TenantsRepository,
@@ -93,8 +95,10 @@ export class TenantsService {
       if (!current) throw notFound(id);
       assertIfMatch(ifMatch, current.etag);
       await this.tenants.deleteCascade(m, id);
-      await this.audit.record(m, { tenantId: id, actor: ctx.actor, action: 'tenant.deleted', resourceType: 'tenant', resourceId: id, outcome: 'success', requestId: ctx.requestId });
     });
+    // The tenant's own log went with it, and a tenant that reuses the id must start clean,
+    // so the deletion is recorded in the service log instead.
+    this.logger.log({ action: 'tenant.deleted', tenantId: id, actor: ctx.actor, requestId: ctx.requestId }, 'tenant deleted');
     // Its data keys went with the rows (crypto-shredding); drop any cached copy too.
     this.crypto.forgetTenant(id);
   }

@@ -57,11 +57,14 @@ function strategyOptions(config: AppConfig) {
   return { ...common, algorithms: ['HS256'] as Algorithm[], secretOrKey: createSecretKey(Buffer.from(auth.jwtSecret, 'utf8')) as unknown as string };
 }
 
+const JWKS_KEY_TTL_MS = 10 * 60 * 1000;
+
 type KeyCallback = (err: Error | null, key?: string | Buffer) => void;
 
 function jwksKeyProvider(jwksUri: string) {
   const client = new JwksClient({ jwksUri, cache: false, rateLimit: true, jwksRequestsPerMinute: 10, timeout: 5000 });
-  const keys = new Map<string, KeyObject>();
+  // Parsed keys by kid, for a bounded time: a key the provider withdraws stops verifying within JWKS_KEY_TTL_MS.
+  const keys = new Map<string, { key: KeyObject; at: number }>();
   return (_request: unknown, rawJwt: string, done: KeyCallback): void => {
     let kid: string | undefined;
     try {
@@ -72,13 +75,13 @@ function jwksKeyProvider(jwksUri: string) {
     }
     if (!kid) return done(new Error('token has no usable kid'));
     const cached = keys.get(kid);
-    if (cached) return done(null, cached as unknown as string);
+    if (cached && Date.now() - cached.at < JWKS_KEY_TTL_MS) return done(null, cached.key as unknown as string);
     client
       .getSigningKey(kid)
       .then((signingKey) => {
         const key = createPublicKey(signingKey.getPublicKey());
         if (keys.size > 100) keys.clear();
-        keys.set(kid, key);
+        keys.set(kid, { key, at: Date.now() });
         done(null, key as unknown as string);
       })
       .catch(() => done(new Error('signing key not found')));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { CryptoService, SecretUnavailableError } from './crypto.service';
 import { SECRET_TABLES, secretField, type SecretTable } from './secret-tables';
 
@@ -104,7 +104,7 @@ export class KeyRotation {
       affected.set(key.tenantId, counted);
     }
     for (const [tenantId, details] of affected) {
-      await this.recordRotated(this.dataSource.manager, tenantId, { step: 'rewrap', ...details });
+      await this.recordRotated(tenantId, { step: 'rewrap', ...details });
     }
     this.log(`rewrap: done, ${dataKeys} data keys of ${affected.size} tenants re-wrapped under the first master key`);
     return { dataKeys, tenants: affected.size };
@@ -158,7 +158,7 @@ export class KeyRotation {
       if (done.blobs === 0) break;
     }
     if (rotated || total.blobs > 0) {
-      await this.recordRotated(this.dataSource.manager, tenantId, {
+      await this.recordRotated(tenantId, {
         step: 'reencrypt',
         dataKeyId: active,
         rotated,
@@ -268,8 +268,7 @@ export class KeyRotation {
   private async presentTables(): Promise<SecretTable[]> {
     const present: SecretTable[] = [];
     for (const spec of SECRET_TABLES) {
-      const [row]: { present: boolean }[] = await this.dataSource.query(`SELECT to_regclass($1::text) IS NOT NULL AS present`, [spec.table]);
-      if (row?.present) present.push(spec);
+      if (await this.hasTable(spec.table)) present.push(spec);
     }
     return present;
   }
@@ -281,14 +280,32 @@ export class KeyRotation {
     return new Map(rows.map((r) => [`${r.tenant_id}\u0000${r.id}`, { tenantId: r.tenant_id, masterKid: r.master_kid }]));
   }
 
-  private async recordRotated(m: EntityManager, tenantId: string, details: Record<string, unknown>): Promise<void> {
-    await m.query(
-      `INSERT INTO audit_events (tenant_id, id, actor, action, resource_type, resource_id, outcome, details)
-       SELECT $1, $2, $3, 'key.rotated', 'tenant', $1, 'success', $4::jsonb
-       WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1)`,
-      [tenantId, `evt_${randomBytes(12).toString('hex')}`, ROTATION_ACTOR, JSON.stringify(details)],
-    );
+  /** The tenant's audit event and, when the outbox exists, the `key.rotated` webhook event, committed together. */
+  private async recordRotated(tenantId: string, details: Record<string, unknown>): Promise<void> {
+    const withOutbox = await this.hasTable('events');
+    await this.dataSource.transaction(async (m) => {
+      // A tenant deleted meanwhile gets no event.
+      const inserted: { id: string }[] = await m.query(
+        `INSERT INTO audit_events (tenant_id, id, actor, action, resource_type, resource_id, outcome, details)
+         SELECT $1, $2, $3, 'key.rotated', 'tenant', $1, 'success', $4::jsonb
+         WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1)
+         RETURNING id`,
+        [tenantId, newEventId(), ROTATION_ACTOR, JSON.stringify(details)],
+      );
+      if (withOutbox && inserted.length > 0) {
+        await m.query(`INSERT INTO events (tenant_id, id, type, data) VALUES ($1, $2, 'key.rotated', $3::jsonb)`, [tenantId, newEventId(), JSON.stringify(details)]);
+      }
+    });
   }
+
+  private async hasTable(table: string): Promise<boolean> {
+    const [row]: { present: boolean }[] = await this.dataSource.query(`SELECT to_regclass($1::text) IS NOT NULL AS present`, [table]);
+    return row?.present === true;
+  }
+}
+
+function newEventId(): string {
+  return `evt_${randomBytes(12).toString('hex')}`;
 }
 
 function assertBatch(batch: number): void {

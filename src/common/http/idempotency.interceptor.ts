@@ -63,7 +63,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const scope = request.params?.tenant ?? '_platform';
     const caller = request.user?.sub ?? 'anonymous';
     const path = request.url.split('?')[0];
-    const hash = this.signer.sign('idempotency', `${request.method} ${path}\n${stableStringify(request.body ?? null)}`);
+    const fingerprint = `${request.method} ${path}\n${stableStringify(request.body ?? null)}`;
+    const hash = this.signer.sign('idempotency', fingerprint);
 
     const claimed = await this.claim(scope, caller, key, hash);
     if (!claimed) {
@@ -72,7 +73,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         [scope, caller, key],
       );
       if (!row) return this.run(request, reply, key, next);
-      if (row.request_hash !== hash) throw Problems.unprocessable('This Idempotency-Key was already used with a different request body.');
+      if (row.request_hash !== hash && !this.signer.verify('idempotency', fingerprint, row.request_hash)) throw Problems.unprocessable('This Idempotency-Key was already used with a different request body.');
       if (row.state === 'in_flight') throw Problems.conflict('A request with this Idempotency-Key is still being processed; retry later.', 'idempotency-in-flight');
       void reply.status(row.response_status ?? 200).header('Idempotency-Replayed', 'true');
       return row.response_body;
