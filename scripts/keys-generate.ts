@@ -4,12 +4,11 @@
  * it the key that encrypts; see docs/operations.md for the rotation procedure.
  */
 import { parseArgs } from 'node:util';
-import { KeyringError, generateKeyEntry } from '../src/common/crypto/keyring';
+import { generateKeyEntry } from '../src/common/crypto/keyring';
 
 const USAGE = 'usage: npm run keys:generate [-- --kid <kid>]   (kid: 1 to 32 characters of A-Z a-z 0-9 _ -; default k<UTC timestamp>)';
 
 function main(): void {
-  let kid: string | undefined;
   try {
     const { values } = parseArgs({
       args: process.argv.slice(2),
@@ -21,10 +20,10 @@ function main(): void {
       process.stdout.write(`${USAGE}\n`);
       return;
     }
-    kid = values.kid;
-    process.stdout.write(`${generateKeyEntry(kid)}\n`);
+    process.stdout.write(`${generateKeyEntry(values.kid)}\n`);
   } catch (error) {
-    const message = error instanceof KeyringError || (error instanceof Error && 'code' in error) ? error.message : 'invalid arguments';
+    // Argument errors from parseArgs (ERR_PARSE_ARGS_*) and KeyringError name the problem, never key material.
+    const message = error instanceof Error ? error.message : 'invalid arguments';
     process.stderr.write(`keys:generate: ${message}\n${USAGE}\n`);
     process.exit(2);
   }

@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { rejectDeepJson } from './common/http/json-depth';
+import { sendProblem } from './common/http/problem-details.filter';
+import { Logger as NestLogger } from '@nestjs/common';
 import type { AppConfig } from './config/app-config';
 import { AppMetrics } from './ops/metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+const frameworkLogger = new NestLogger('Router');
 
 /** Builds the app exactly as production runs it; main.ts and the tests both call this. */
 export async function createApp(config: AppConfig & { databaseUrl: string }): Promise<NestFastifyApplication> {
@@ -18,6 +22,8 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: false,
     return503OnClosing: true,
+    // Errors Fastify's router raises itself (a malformed URL, an over-long path parameter) are problems too.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(request, reply, error, frameworkLogger),
     forceCloseConnections: 'idle',
     genReqId: (req: IncomingMessage) => {
       const incoming = req.headers['x-request-id'];
@@ -34,7 +40,6 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeContentTypeParser('text/plain');
@@ -43,6 +48,15 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
     void reply.header('X-Request-Id', request.id);
   });
   fastify.addHook('preValidation', rejectDeepJson);
+  // While closing, answers tell keep-alive clients to hang up, so in-flight requests finish
+  // and the process exits at once instead of waiting out the keep-alive timeout.
+  let closing = false;
+  fastify.addHook('preClose', async () => {
+    closing = true;
+  });
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('Connection', 'close');
+  });
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     metrics.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);

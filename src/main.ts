@@ -25,10 +25,23 @@ async function bootstrap(): Promise<void> {
     stopEmbedded = embedded.stop;
   }
   const app = await createApp({ ...config, databaseUrl });
-  if (stopEmbedded) {
-    const stop = stopEmbedded;
-    process.once('beforeExit', () => void stop());
-  }
+  // Graceful shutdown: stop accepting, let in-flight requests finish, close the pool, stop the
+  // embedded database, then exit 0.
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    warn(`${signal} received: finishing in-flight requests`);
+    app
+      .close()
+      .then(() => stopEmbedded?.())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
   await app.listen({ port: config.port, host: config.host });
   warn(`Switchboard listening on http://${config.host}:${config.port}`);
 }

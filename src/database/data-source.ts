@@ -25,7 +25,11 @@ export function dataSourceOptions(url: string): DataSourceOptions {
       max: 20,
       // A database that stops answering must surface as a 503 quickly, not a hung request.
       connectionTimeoutMillis: 3000,
-      statement_timeout: 15000,
+      statement_timeout: 7000,
+      // Client-side bound too: a frozen or partitioned server never answers, so the server-side
+      // timeout alone would leave requests hanging.
+      query_timeout: 8000,
+      keepAlive: true,
       idle_in_transaction_session_timeout: 30000,
       application_name: 'switchboard',
     },

@@ -185,6 +185,9 @@ describe('key rotation', () => {
       ['acme', 'reencrypt'],
       ['globex', 'reencrypt'],
     ]);
+    // The same facts go to the webhook outbox.
+    const outbox: { tenant_id: string; data: { step: string } }[] = await dataSource.query(`SELECT tenant_id, data FROM events WHERE type = 'key.rotated' ORDER BY seq`);
+    expect(outbox.map((e) => [e.tenant_id, e.data.step])).toEqual(events.map((e) => [e.tenant_id, e.details.step]));
     for (const e of events) {
       expect(e).toMatchObject({ actor: ROTATION_ACTOR, resource_type: 'tenant', resource_id: e.tenant_id, outcome: 'success' });
       expect(e.id).toMatch(/^evt_[0-9a-f]{24}$/);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
@@ -48,6 +48,13 @@ class Cluster {
   /** Immediate mode: every backend is killed at once, as a crashed or unplugged server would do. */
   stopImmediately(): void {
     this.run('pg_ctl', ['-D', this.dataDir, '-m', 'immediate', '-w', 'stop']);
+  }
+
+  /** The postmaster and its children: SIGSTOP on all of them is a server that hangs without closing anything. */
+  pids(): number[] {
+    const postmaster = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    return [postmaster, ...children];
   }
 
   destroy(): void {
@@ -203,4 +210,33 @@ describe('database outage', () => {
         `/readyz 503, /healthz 200; served again ${recoveredAfterMs} ms after restart; ${connections} pooled connections (max ${POOL_MAX})`,
     );
   }, 120_000);
+
+  // KNOWN ISSUE (docs/reliability.md): a server that stops answering without closing its sockets
+  // (frozen, or a network partition) hangs every request that draws an already open pooled
+  // connection: the pool has no client-side query timeout (statement_timeout is enforced by the
+  // server, which is the part not answering). Written as `failing`; make it `it` once fixed.
+  it('answers 503 within 10 s while PostgreSQL hangs without closing connections', async () => {
+    await Promise.all(Array.from({ length: 10 }, () => app.inject({ method: 'GET', url: `/v1/tenants/${tenant}/integrations`, headers: editor })));
+    const pids = cluster.pids();
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    let outcomes: { name: string; status: number | string; ms: number }[] = [];
+    try {
+      outcomes = await Promise.all(
+        apiCalls()
+          .slice(0, 4)
+          .map(async (call) => {
+            const started = performance.now();
+            const res = await Promise.race([
+              app.inject({ method: call.method, url: call.url, headers: call.headers, ...(call.payload ? { payload: call.payload } : {}) }),
+              sleep(10_000).then(() => null),
+            ]);
+            return { name: call.name, status: res?.statusCode ?? 'no answer in 10 s', ms: Math.round(performance.now() - started) };
+          }),
+      );
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    console.log(`database frozen (SIGSTOP, sockets left open): ${outcomes.map((o) => `${o.name} ${o.status} after ${o.ms} ms`).join('; ')}`);
+    expect(outcomes.map((o) => o.status)).toEqual(outcomes.map(() => 503));
+  }, 60_000);
 });

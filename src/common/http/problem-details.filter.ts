@@ -46,7 +46,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; driverError?: unknown };
   if (typeof e.code === 'string' && DATABASE_DOWN_CODES.has(e.code)) return true;
   const message = typeof e.message === 'string' ? e.message : '';
-  if (/Connection terminated|timeout exceeded when trying to connect|Connection is not established|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error|is not currently accepting connections/i.test(message)) {
+  if (/Connection terminated|Query read timeout|timeout exceeded when trying to connect|Connection is not established|the database system is (starting up|shutting down)|terminating connection|Client has encountered a connection error|is not currently accepting connections/i.test(message)) {
     return true;
   }
   return e.driverError !== undefined && e.driverError !== error && isDatabaseUnavailable(e.driverError);
@@ -80,6 +80,10 @@ export function toProblem(exception: unknown): ProblemInit & { cause?: unknown }
 
 function fromFastifyError(status: number, code: string): ProblemInit {
   switch (code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { status: 400, type: 'invalid-request', title: 'Invalid request', detail: 'A path parameter is too long.' };
+    case 'FST_ERR_BAD_URL':
+      return { status: 400, type: 'invalid-request', title: 'Invalid request', detail: 'The URL is malformed.' };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, type: 'payload-too-large', title: 'Payload too large', detail: 'The request body exceeds the 1 MiB limit.' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
