@@ -10,7 +10,6 @@ import { JwtStrategy } from './common/auth/jwt.strategy';
 import { TokenThrottlerGuard } from './common/auth/token-throttler.guard';
 import { CryptoModule } from './common/crypto/crypto.module';
 import { EtagHeaderInterceptor } from './common/http/etag-header.interceptor';
-import { IdempotencyInterceptor } from './common/http/idempotency.interceptor';
 import { ProblemDetailsFilter } from './common/http/problem-details.filter';
 import { createValidationPipe } from './common/http/validation';
 import { type AppConfig } from './config/app-config';
@@ -57,7 +56,6 @@ export class AppModule {
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_INTERCEPTOR, useClass: EtagHeaderInterceptor },
-        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
       ],
     };
   }

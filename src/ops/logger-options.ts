@@ -38,6 +38,13 @@ export function loggerOptions(config: AppConfig): Params {
       customErrorMessage: (req, res) => `${req.method} ${(req.url ?? '').split('?')[0]} ${res.statusCode}`,
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
       quietReqLogger: true,
+      // Successful reads are the bulk of traffic and carry no change: logged at debug. Writes stay
+      // at info (the audit log has them too), client errors at warn, server errors at error.
+      customLogLevel: (req, res, err) => {
+        if (err || res.statusCode >= 500) return 'error';
+        if (res.statusCode >= 400) return 'warn';
+        return req.method === 'GET' || req.method === 'HEAD' ? 'debug' : 'info';
+      },
     },
   };
 }

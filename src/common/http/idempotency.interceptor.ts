@@ -1,4 +1,4 @@
-import { Inject, Injectable, SetMetadata, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { applyDecorators, Inject, Injectable, SetMetadata, UseInterceptors, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, lastValueFrom, type Observable } from 'rxjs';
@@ -10,7 +10,8 @@ import { stableStringify } from './stable-json';
 
 const IDEMPOTENT = 'switchboard:idempotent';
 /** Marks a create route as honouring `Idempotency-Key`. */
-export const Idempotent = () => SetMetadata(IDEMPOTENT, true);
+// Applied per route rather than globally: every other route skips the interceptor's cost entirely.
+export const Idempotent = () => applyDecorators(SetMetadata(IDEMPOTENT, true), UseInterceptors(IdempotencyInterceptor));
 
 /**
  * For a reply that shows a value only once (a webhook signing secret): the
