@@ -37,7 +37,7 @@ export class AppModule {
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.databaseUrl), retryAttempts: 0 }),
         PassportModule,
         ThrottlerModule.forRoot({
-          throttlers: [{ name: 'token', ttl: 60_000, limit: config.rateLimitPerMinute || Number.MAX_SAFE_INTEGER }],
+          throttlers: [{ name: 'default', ttl: 60_000, limit: config.rateLimitPerMinute || Number.MAX_SAFE_INTEGER }],
           skipIf: () => config.rateLimitPerMinute === 0,
         }),
         MetricsModule,

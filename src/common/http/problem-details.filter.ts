@@ -124,6 +124,8 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, except
     logger.warn({ requestId: request.id }, 'database unavailable');
   }
   const headers: Record<string, string> = { ...(problem.headers ?? {}) };
+  // The throttler already set an exact Retry-After; keep it rather than the generic one.
+  if (problem.status === 429 && reply.getHeader('retry-after') !== undefined) delete headers['Retry-After'];
   if (problem.status === 401 && !headers['WWW-Authenticate']) headers['WWW-Authenticate'] = 'Bearer realm="switchboard"';
   const body: Record<string, unknown> = {
     type: `${PROBLEM_TYPE_BASE}${problem.type}`,
