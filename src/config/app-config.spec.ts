@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       outbound: { allowPrivate: false, allowedHosts: [] },
       maxConnectionsPerIntegration: 50,
       webhookRetryBaseMs: 5000,
+      healthCheckIntervalMinutes: 0,
       oauth2ReturnUrl: null,
     });
   });
@@ -60,6 +61,7 @@ describe('loadConfig', () => {
       MAX_CONNECTIONS_PER_INTEGRATION: '7',
       RATE_LIMIT_PER_MINUTE: '0',
       OAUTH2_RETURN_URL: 'https://app.example.com/done',
+      HEALTH_CHECK_INTERVAL_MINUTES: '15',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -73,6 +75,7 @@ describe('loadConfig', () => {
       maxConnectionsPerIntegration: 7,
       rateLimitPerMinute: 0,
       oauth2ReturnUrl: 'https://app.example.com/done',
+      healthCheckIntervalMinutes: 15,
     });
   });
 
@@ -87,6 +90,7 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'mysql://u:p@h/db'],
     ['AUTH_JWKS_URL', 'file:///etc/passwd'],
     ['OUTBOUND_ALLOWED_HOSTS', 'ok.host,bad host!'],
+    ['HEALTH_CHECK_INTERVAL_MINUTES', '10081'],
   ])('refuses a bad %s, naming it but never printing its value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);

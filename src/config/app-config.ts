@@ -24,6 +24,8 @@ export interface AppConfig {
   verify: { timeoutMs: number; maxInFlightPerTenant: number; maxPerMinutePerTenant: number };
   maxConnectionsPerIntegration: number;
   webhookRetryBaseMs: number;
+  /** Minutes between periodic re-checks of each integration and connection; 0 turns them off. */
+  healthCheckIntervalMinutes: number;
   rateLimitPerMinute: number;
   oauth2ReturnUrl: string | null;
 }
@@ -157,6 +159,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     maxConnectionsPerIntegration: r.int('MAX_CONNECTIONS_PER_INTEGRATION', 50, 1, 100000),
     webhookRetryBaseMs: r.int('WEBHOOK_RETRY_BASE_MS', 5000, 1, 3600000),
+    healthCheckIntervalMinutes: r.int('HEALTH_CHECK_INTERVAL_MINUTES', 0, 0, 10080),
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 600, 0, 10000000),
     oauth2ReturnUrl: r.url('OAUTH2_RETURN_URL', ['http:', 'https:']),
   };

@@ -265,6 +265,33 @@ export class ConnectionsRepository {
       [limit, horizonSeconds],
     );
   }
+
+  /**
+   * Claims up to `limit` enabled connections (of enabled integrations) whose periodic check is
+   * due and moves their next_check_at one interval ahead in the same statement: the lease and
+   * the next due time in one. SKIP LOCKED lets runs on other instances claim disjoint rows.
+   */
+  async claimDueForCheck(m: EntityManager, limit: number, intervalMinutes: number): Promise<{ tenant_id: string; id: string }[]> {
+    const result: unknown = await m.query(
+      `WITH due AS (
+         SELECT c.tenant_id, c.id FROM connections c
+           JOIN integrations i ON i.tenant_id = c.tenant_id AND i.id = c.integration_id
+          WHERE c.enabled AND i.enabled AND (c.next_check_at IS NULL OR c.next_check_at <= now())
+          ORDER BY c.next_check_at NULLS FIRST
+          LIMIT $1
+          FOR UPDATE OF c SKIP LOCKED)
+       UPDATE connections c SET next_check_at = now() + make_interval(mins => $2)
+         FROM due WHERE c.tenant_id = due.tenant_id AND c.id = due.id
+       RETURNING c.tenant_id, c.id`,
+      [limit, intervalMinutes],
+    );
+    return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as { tenant_id: string; id: string }[];
+  }
+
+  /** Gives a claimed check back (it could not run now): the next scheduler run takes it again. */
+  async releaseCheckClaim(tenantId: string, id: string): Promise<void> {
+    await this.dataSource.query(`UPDATE connections SET next_check_at = now() WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+  }
 }
 
 /** jsonb values are sent as text: pg would otherwise turn a JS array into a PostgreSQL array. */

@@ -337,6 +337,18 @@ export class ConnectionsService {
   async verify(ctx: RequestContext, tenantId: string, id: string): Promise<CheckResult> {
     const row = await this.findVisibleOr404(ctx.principal, tenantId, id);
     this.assertCanChange(ctx.principal, tenantId, row);
+    return this.verifyRow(ctx, tenantId, row);
+  }
+
+  /** The health-check scheduler's :verify: no caller to see or own the row, so personal connections are checked too. */
+  async verifyAsSystem(ctx: RequestContext, tenantId: string, id: string): Promise<CheckResult> {
+    const row = await this.connections.findById(tenantId, id);
+    if (!row) throw notFound(tenantId, id);
+    return this.verifyRow(ctx, tenantId, row);
+  }
+
+  private async verifyRow(ctx: RequestContext, tenantId: string, row: ConnectionRow): Promise<CheckResult> {
+    const id = row.id;
     const integration = await this.integrationRows.findById(tenantId, row.integration_id);
     if (!integration) throw notFound(tenantId, id);
     const { metadata, connector } = this.metadataOf(integration);

@@ -2,9 +2,10 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { InitialSchema1763900000000 } from './migrations/1763900000000-initial-schema';
 import { ConnectionsEventsWebhooks1763900000001 } from './migrations/1763900000001-connections-events-webhooks';
 import { WebhookDeliveryAttempts1763900000003 } from './migrations/1763900000003-webhook-delivery-attempts';
+import { IntegrationNextCheck1763900000004 } from './migrations/1763900000004-integration-next-check';
 
 /** Every migration, in order. Listed explicitly so the built service and the CLI see the same set. */
-export const MIGRATIONS = [InitialSchema1763900000000, ConnectionsEventsWebhooks1763900000001, WebhookDeliveryAttempts1763900000003];
+export const MIGRATIONS = [InitialSchema1763900000000, ConnectionsEventsWebhooks1763900000001, WebhookDeliveryAttempts1763900000003, IntegrationNextCheck1763900000004];
 
 /**
  * The one DataSource definition, shared by the app (TypeOrmModule) and the

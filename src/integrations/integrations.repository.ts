@@ -119,6 +119,32 @@ export class IntegrationsRepository {
     const list = Array.isArray(rows[0]) ? (rows[0] as unknown as { previous: string }[]) : rows;
     return list[0]?.previous ?? null;
   }
+
+  /**
+   * Claims up to `limit` enabled integrations whose periodic check is due and moves their
+   * next_check_at one interval ahead in the same statement: the lease and the next due time
+   * in one. SKIP LOCKED lets runs on other instances claim disjoint rows meanwhile.
+   */
+  async claimDueForCheck(m: EntityManager, limit: number, intervalMinutes: number): Promise<{ tenant_id: string; id: string }[]> {
+    const result: unknown = await m.query(
+      `WITH due AS (
+         SELECT tenant_id, id FROM integrations
+          WHERE enabled AND (next_check_at IS NULL OR next_check_at <= now())
+          ORDER BY next_check_at NULLS FIRST
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED)
+       UPDATE integrations i SET next_check_at = now() + make_interval(mins => $2)
+         FROM due WHERE i.tenant_id = due.tenant_id AND i.id = due.id
+       RETURNING i.tenant_id, i.id`,
+      [limit, intervalMinutes],
+    );
+    return (Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result) as { tenant_id: string; id: string }[];
+  }
+
+  /** Gives a claimed check back (it could not run now): the next scheduler run takes it again. */
+  async releaseCheckClaim(tenantId: string, id: string): Promise<void> {
+    await this.dataSource.query(`UPDATE integrations SET next_check_at = now() WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+  }
 }
 
 /** jsonb parameters are sent as text: pg would otherwise turn a JS array into a PostgreSQL array. */
