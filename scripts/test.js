@@ -10,10 +10,17 @@ const path = require('node:path');
 
 async function main() {
   const env = { ...process.env, NODE_ENV: 'test' };
+  // Tests start throwaway clusters from the bundled binaries as the postgres user; make them reachable.
+  require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
+  const embedded = require('../src/database/embedded-database');
+  const binaries = embedded.embeddedBinariesDirectory();
+  if (binaries) {
+    const opened = embedded.ensurePostgresCanReach(binaries);
+    if (opened.length) console.log(`npm test: let the postgres user traverse ${opened.join(', ')}`);
+  }
   let stop = async () => {};
   if (!env.DATABASE_URL) {
-    require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
-    const { startEmbeddedDatabase } = require('../src/database/embedded-database');
+    const { startEmbeddedDatabase } = embedded;
     const dataDir = path.resolve(__dirname, '..', '.data-test');
     const db = await startEmbeddedDatabase(dataDir, (m) => console.log(m), 'postgres');
     env.DATABASE_URL = db.url;

