@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -9,7 +9,6 @@ import { AccessGuard, JwtAuthGuard } from './common/auth/auth.guards';
 import { JwtStrategy } from './common/auth/jwt.strategy';
 import { TokenThrottlerGuard } from './common/auth/token-throttler.guard';
 import { CryptoModule } from './common/crypto/crypto.module';
-import { EtagHeaderInterceptor } from './common/http/etag-header.interceptor';
 import { ProblemDetailsFilter } from './common/http/problem-details.filter';
 import { createValidationPipe } from './common/http/validation';
 import { type AppConfig } from './config/app-config';
@@ -55,7 +54,6 @@ export class AppModule {
         { provide: APP_GUARD, useClass: TokenThrottlerGuard },
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-        { provide: APP_INTERCEPTOR, useClass: EtagHeaderInterceptor },
       ],
     };
   }

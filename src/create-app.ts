@@ -48,6 +48,14 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
     void reply.header('X-Request-Id', request.id);
   });
   fastify.addHook('preValidation', rejectDeepJson);
+  // Single-resource replies carry their etag as the ETag header too (API.md). A Fastify hook
+  // rather than a global Nest interceptor: it costs nothing on routes whose body has no etag.
+  fastify.addHook('preSerialization', async (_request, reply, payload: unknown) => {
+    if (payload && typeof payload === 'object' && typeof (payload as { etag?: unknown }).etag === 'string') {
+      void reply.header('ETag', `"${(payload as { etag: string }).etag}"`);
+    }
+    return payload;
+  });
   // While closing, answers tell keep-alive clients to hang up, so in-flight requests finish
   // and the process exits at once instead of waiting out the keep-alive timeout.
   let closing = false;
