@@ -1,5 +1,6 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { loadConfig } from '../../config/app-config';
-import { JwtStrategy } from './jwt.strategy';
+import { JWKS_KEY_TTL_MS, JWKS_REFETCH_COOLDOWN_MS, JwtStrategy, jwksKeyProvider, type JwksKeySource } from './jwt.strategy';
 import { hasAtLeast, roleIn, type Principal } from './principal';
 
 const SECRET = 'unit-test-secret-that-is-long-enough-0123456789';
@@ -79,5 +80,102 @@ describe('roles', () => {
     expect(hasAtLeast('editor', 'editor')).toBe(true);
     expect(hasAtLeast('editor', 'admin')).toBe(false);
     expect(hasAtLeast(null, 'viewer')).toBe(false);
+  });
+});
+
+describe('jwksKeyProvider (whole-set cache, refetch cooldown)', () => {
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  const token = (kid: unknown) => `${Buffer.from(JSON.stringify({ alg: 'ES256', kid })).toString('base64url')}.e30.sig`;
+
+  function setup(initialKids: string[]) {
+    let kids = initialKids;
+    let failing = false;
+    let clock = 1_000_000;
+    const source = {
+      fetches: 0,
+      getSigningKeys: jest.fn(async () => {
+        source.fetches += 1;
+        await new Promise((r) => setImmediate(r));
+        if (failing) throw new Error('JWKS down');
+        return kids.map((kid) => ({ kid, alg: 'ES256', getPublicKey: () => pem, publicKey: pem }));
+      }),
+    };
+    const provider = jwksKeyProvider('http://jwks.invalid', source as unknown as JwksKeySource, () => clock);
+    const resolve = (kid: unknown) =>
+      new Promise<KeyObject | undefined>((r) => provider(undefined, token(kid), (err, key) => r(err ? undefined : (key as unknown as KeyObject))));
+    return {
+      source,
+      resolve,
+      rotate: (next: string[]) => (kids = next),
+      fail: (value: boolean) => (failing = value),
+      advance: (ms: number) => (clock += ms),
+    };
+  }
+
+  it('fetches the set once and answers known kids from it', async () => {
+    const t = setup(['a', 'b']);
+    expect(await t.resolve('a')).toBeDefined();
+    expect(await t.resolve('b')).toBeDefined();
+    expect(await t.resolve('a')).toBe(await t.resolve('a'));
+    expect(t.source.fetches).toBe(1);
+  });
+
+  it('refuses a kid that is missing or not well-formed without a fetch', async () => {
+    const t = setup(['a']);
+    expect(await t.resolve(undefined)).toBeUndefined();
+    expect(await t.resolve('../etc/passwd')).toBeUndefined();
+    expect(t.source.fetches).toBe(0);
+  });
+
+  it('shares one in-flight fetch between concurrent requests', async () => {
+    const t = setup(['a']);
+    const results = await Promise.all([t.resolve('a'), t.resolve('x1'), t.resolve('a'), t.resolve('x2')]);
+    expect(results.map(Boolean)).toEqual([true, false, true, false]);
+    expect(t.source.fetches).toBe(1);
+  });
+
+  it('costs at most one fetch per cooldown for a burst of unknown kids, and picks up a rotated key after it', async () => {
+    const t = setup(['a']);
+    expect(await t.resolve('a')).toBeDefined();
+    for (let i = 0; i < 50; i++) expect(await t.resolve(`forged-${i}`)).toBeUndefined();
+    expect(t.source.fetches).toBe(1);
+    t.rotate(['a', 'b']);
+    expect(await t.resolve('b')).toBeUndefined(); // within the cooldown: from the cached set
+    t.advance(JWKS_REFETCH_COOLDOWN_MS);
+    expect(await t.resolve('b')).toBeDefined();
+    expect(t.source.fetches).toBe(2);
+    for (let i = 0; i < 50; i++) expect(await t.resolve(`forged-again-${i}`)).toBeUndefined();
+    expect(t.source.fetches).toBe(2);
+  });
+
+  it('refreshes the set once it is older than the TTL, dropping withdrawn keys', async () => {
+    const t = setup(['a']);
+    expect(await t.resolve('a')).toBeDefined();
+    t.rotate(['b']);
+    t.advance(JWKS_KEY_TTL_MS - 1);
+    expect(await t.resolve('a')).toBeDefined();
+    expect(t.source.fetches).toBe(1);
+    t.advance(1);
+    expect(await t.resolve('a')).toBeUndefined();
+    expect(await t.resolve('b')).toBeDefined();
+    expect(t.source.fetches).toBe(2);
+  });
+
+  it('keeps the previous set while fetches fail, but not past the TTL', async () => {
+    const t = setup(['a']);
+    expect(await t.resolve('a')).toBeDefined();
+    t.fail(true);
+    t.advance(JWKS_REFETCH_COOLDOWN_MS);
+    expect(await t.resolve('unknown')).toBeUndefined();
+    expect(await t.resolve('a')).toBeDefined();
+    expect(t.source.fetches).toBe(2);
+    t.advance(JWKS_KEY_TTL_MS);
+    expect(await t.resolve('a')).toBeUndefined();
+    expect(await t.resolve('a')).toBeUndefined(); // failed just now: no retry within the cooldown
+    expect(t.source.fetches).toBe(3);
+    t.fail(false);
+    t.advance(JWKS_REFETCH_COOLDOWN_MS);
+    expect(await t.resolve('a')).toBeDefined();
+    expect(t.source.fetches).toBe(4);
   });
 });

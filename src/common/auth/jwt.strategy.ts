@@ -12,8 +12,9 @@ const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Verifies Bearer JWTs. Keys are KeyObjects parsed once (a PEM re-parsed per
- * request halves throughput); JWKS keys are cached by `kid` and fetched again
- * only for an unknown `kid`. `jku`/`x5u` headers are never read.
+ * request halves throughput); the JWKS key set is cached whole and fetched again
+ * for an unknown `kid` at most once per cooldown (see jwksKeyProvider). `jku`/`x5u`
+ * headers are never read.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
@@ -57,14 +58,67 @@ function strategyOptions(config: AppConfig) {
   return { ...common, algorithms: ['HS256'] as Algorithm[], secretOrKey: createSecretKey(Buffer.from(auth.jwtSecret, 'utf8')) as unknown as string };
 }
 
-const JWKS_KEY_TTL_MS = 10 * 60 * 1000;
+/** A fetched key set verifies for at most this long: a key the provider withdraws stops verifying by then. */
+export const JWKS_KEY_TTL_MS = 10 * 60 * 1000;
+/** After a fetch (successful or not), an unknown kid is answered from the cached set for this long, without a fetch. */
+export const JWKS_REFETCH_COOLDOWN_MS = 10 * 1000;
+const JWKS_MAX_KEYS = 100;
 
 type KeyCallback = (err: Error | null, key?: string | Buffer) => void;
 
-function jwksKeyProvider(jwksUri: string) {
-  const client = new JwksClient({ jwksUri, cache: false, rateLimit: true, jwksRequestsPerMinute: 10, timeout: 5000 });
-  // Parsed keys by kid, for a bounded time: a key the provider withdraws stops verifying within JWKS_KEY_TTL_MS.
-  const keys = new Map<string, { key: KeyObject; at: number }>();
+/** The part of jwks-rsa's client the provider uses (a seam for unit tests). */
+export type JwksKeySource = Pick<JwksClient, 'getSigningKeys'>;
+
+/**
+ * A passport-jwt `secretOrKeyProvider` over a JWKS. The whole key set is cached as kid → KeyObject
+ * with its fetch time. A kid missing from the set triggers a refetch only if the last fetch attempt
+ * is older than JWKS_REFETCH_COOLDOWN_MS; otherwise it is refused from the cached set. Concurrent
+ * requests share one in-flight fetch. So forged kids cost at most one fetch per cooldown, and a key
+ * the provider has just rotated in is picked up by the first request after the cooldown.
+ */
+export function jwksKeyProvider(
+  jwksUri: string,
+  // Rate limiting is done here (the cooldown); jwks-rsa's own limiter and cache only wrap getSigningKey.
+  client: JwksKeySource = new JwksClient({ jwksUri, cache: false, rateLimit: false, timeout: 5000 }),
+  now: () => number = Date.now,
+) {
+  let keySet: { keys: Map<string, KeyObject>; at: number } | undefined;
+  let lastAttempt = Number.NEGATIVE_INFINITY;
+  let inFlight: Promise<void> | undefined;
+
+  const refresh = (): Promise<void> =>
+    (inFlight ??= (async () => {
+      lastAttempt = now();
+      try {
+        const keys = new Map<string, KeyObject>();
+        for (const signingKey of await client.getSigningKeys()) {
+          if (!signingKey.kid || keys.size >= JWKS_MAX_KEYS) continue;
+          try {
+            keys.set(signingKey.kid, createPublicKey(signingKey.getPublicKey()));
+          } catch {
+            // An unparseable key verifies nothing; the others still do.
+          }
+        }
+        keySet = { keys, at: now() };
+      } catch {
+        // Keep the previous set until it expires; the cooldown spaces out retries.
+      }
+    })().finally(() => {
+      inFlight = undefined;
+    }));
+
+  const freshKey = (kid: string): KeyObject | undefined =>
+    keySet && now() - keySet.at < JWKS_KEY_TTL_MS ? keySet.keys.get(kid) : undefined;
+
+  const keyFor = async (kid: string): Promise<KeyObject | undefined> => {
+    const cached = freshKey(kid);
+    if (cached) return cached;
+    if (inFlight) await inFlight;
+    else if (now() - lastAttempt >= JWKS_REFETCH_COOLDOWN_MS) await refresh();
+    else return undefined; // Unknown kid (or expired set) within the cooldown: no fetch.
+    return freshKey(kid);
+  };
+
   return (_request: unknown, rawJwt: string, done: KeyCallback): void => {
     let kid: string | undefined;
     try {
@@ -74,16 +128,9 @@ function jwksKeyProvider(jwksUri: string) {
       kid = undefined;
     }
     if (!kid) return done(new Error('token has no usable kid'));
-    const cached = keys.get(kid);
-    if (cached && Date.now() - cached.at < JWKS_KEY_TTL_MS) return done(null, cached.key as unknown as string);
-    client
-      .getSigningKey(kid)
-      .then((signingKey) => {
-        const key = createPublicKey(signingKey.getPublicKey());
-        if (keys.size > 100) keys.clear();
-        keys.set(kid, { key, at: Date.now() });
-        done(null, key as unknown as string);
-      })
-      .catch(() => done(new Error('signing key not found')));
+    keyFor(kid).then(
+      (key) => (key ? done(null, key as unknown as string) : done(new Error('signing key not found'))),
+      () => done(new Error('signing key not found')),
+    );
   };
 }
