@@ -8,6 +8,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { rejectDeepJson } from './common/http/json-depth';
 import { sendProblem } from './common/http/problem-details.filter';
+import { Problems } from './common/http/problem';
 import { Logger as NestLogger } from '@nestjs/common';
 import type { AppConfig } from './config/app-config';
 import { AppMetrics } from './ops/metrics';
@@ -21,7 +22,8 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: false,
-    return503OnClosing: true,
+    // Closing is answered by the onRequest hook below, as a problem+json 503.
+    return503OnClosing: false,
     // Errors Fastify's router raises itself (a malformed URL, an over-long path parameter) are problems too.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(request, reply, error, frameworkLogger),
     forceCloseConnections: 'idle',
@@ -64,6 +66,10 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
   });
   fastify.addHook('onSend', async (_request, reply) => {
     if (closing) void reply.header('Connection', 'close');
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    sendProblem(request, reply, Problems.unavailable('The service is shutting down; retry shortly.', 1), frameworkLogger);
   });
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions?.url ?? 'unmatched';
