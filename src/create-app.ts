@@ -6,6 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { allowEmptyJsonOnBodylessRoutes } from './common/http/json-body';
 import { rejectDeepJson } from './common/http/json-depth';
 import { sendProblem } from './common/http/problem-details.filter';
 import { Problems } from './common/http/problem';
@@ -45,6 +46,8 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeContentTypeParser('text/plain');
+  // Many clients label every request JSON: an empty body is fine where a route takes none.
+  allowEmptyJsonOnBodylessRoutes(fastify);
   const metrics = app.get(AppMetrics);
   fastify.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id);

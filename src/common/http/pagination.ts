@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { Problems } from './problem';
 
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50, description: 'Items per page.' })
   @IsOptional()
-  @Type(() => Number)
+  // Plain decimal digits only: `1e2`, `0x10`, ` 5` or `+5` are not a page size (400), not a number coerced.
+  @Transform(({ value }) => (typeof value === 'string' && /^[0-9]{1,4}$/.test(value) ? Number(value) : value))
   @IsInt()
   @Min(1)
   @Max(200)
