@@ -26,6 +26,6 @@ export function allowEmptyJsonOnBodylessRoutes(fastify: FastifyInstance): void {
       done(null, undefined);
       return;
     }
-    parse(request, body as string, done);
+    void parse(request, body as string, done);
   });
 }
