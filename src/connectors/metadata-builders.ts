@@ -1,6 +1,6 @@
 import type { AuthMetadata, AuthType, ParameterMetadata, ParameterType } from './connector.types';
 
-type ParamInput = Partial<ParameterMetadata> & { name: string; type: ParameterType };
+export type ParamInput = Partial<ParameterMetadata> & { name: string; type: ParameterType };
 
 /** Builds a full parameter entry from the few fields a connector cares about. */
 export function param(index: number, input: ParamInput): ParameterMetadata {

@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { CheckError } from '../../common/outbound/check-error';
 import type { CheckContext, ConnectorDefinition } from '../connector.types';
-import { auth, params } from '../metadata-builders';
+import { sqlConfigMetadata } from './sql-metadata';
 import {
   errorMessage,
   formatTarget,
@@ -191,41 +191,12 @@ export const mysqlConnector: ConnectorDefinition = {
   description: 'A MySQL or MariaDB server. Verified by logging in and running SELECT 1.',
   category: 'protocol',
   verifiable: true,
-  configMetadata: {
-    parametersMetadata: params(
-      { name: 'host', type: 'String', required: true, displayName: 'Host', description: 'Server host name or address.' },
-      { name: 'port', type: 'Integer', defaultValue: 3306, integerRange: { min: 1, max: 65535 }, displayName: 'Port' },
-      { name: 'database', type: 'String', displayName: 'Database', description: 'Optional default schema.' },
-      {
-        name: 'sslMode',
-        type: 'Options',
-        defaultValue: 'disable',
-        displayName: 'TLS mode',
-        description: 'disable: plain TCP; require: TLS without certificate checks; verify-full: TLS with a trusted certificate for the host.',
-        options: [
-          { value: 'disable', displayName: 'Disable' },
-          { value: 'require', displayName: 'Require' },
-          { value: 'verify-full', displayName: 'Verify full' },
-        ],
-      },
-    ),
-    authMetadata: [
-      auth({
-        type: 'USER_PASSWORD',
-        displayName: 'User name and password',
-        credentials: [
-          { name: 'username', type: 'String', secret: false, displayName: 'User name' },
-          { name: 'password', type: 'String', displayName: 'Password' },
-        ],
-      }),
-      auth({
-        type: 'CONNECTION_STRING',
-        displayName: 'Connection string',
-        description: 'mysql://user:password@host:3306/database?ssl-mode=REQUIRED. Its host, port, database and TLS mode win over the parameters.',
-        credentials: [{ name: 'connectionString', type: 'String', displayName: 'Connection string' }],
-      }),
-    ],
-  },
+  configMetadata: sqlConfigMetadata({
+    defaultPort: 3306,
+    database: { name: 'database', type: 'String', displayName: 'Database', description: 'Optional default schema.' },
+    connectionStringDescription:
+      'mysql://user:password@host:3306/database?ssl-mode=REQUIRED. Its host, port, database and TLS mode win over the parameters.',
+  }),
   destinationParameters: ['host', 'port'],
   check: checkMysql,
 };

@@ -2,7 +2,7 @@ import { Client, DatabaseError } from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { CheckError } from '../../common/outbound/check-error';
 import type { CheckContext, ConnectorDefinition } from '../connector.types';
-import { auth, params } from '../metadata-builders';
+import { sqlConfigMetadata } from './sql-metadata';
 import {
   errorMessage,
   formatTarget,
@@ -195,41 +195,12 @@ export const postgresqlConnector: ConnectorDefinition = {
   description: 'A PostgreSQL server. Verified by logging in and running SELECT 1.',
   category: 'protocol',
   verifiable: true,
-  configMetadata: {
-    parametersMetadata: params(
-      { name: 'host', type: 'String', required: true, displayName: 'Host', description: 'Server host name or address.' },
-      { name: 'port', type: 'Integer', defaultValue: 5432, integerRange: { min: 1, max: 65535 }, displayName: 'Port' },
-      { name: 'database', type: 'String', defaultValue: 'postgres', displayName: 'Database' },
-      {
-        name: 'sslMode',
-        type: 'Options',
-        defaultValue: 'disable',
-        displayName: 'TLS mode',
-        description: 'disable: plain TCP; require: TLS without certificate checks; verify-full: TLS with a trusted certificate for the host.',
-        options: [
-          { value: 'disable', displayName: 'Disable' },
-          { value: 'require', displayName: 'Require' },
-          { value: 'verify-full', displayName: 'Verify full' },
-        ],
-      },
-    ),
-    authMetadata: [
-      auth({
-        type: 'USER_PASSWORD',
-        displayName: 'User name and password',
-        credentials: [
-          { name: 'username', type: 'String', secret: false, displayName: 'User name' },
-          { name: 'password', type: 'String', displayName: 'Password' },
-        ],
-      }),
-      auth({
-        type: 'CONNECTION_STRING',
-        displayName: 'Connection string',
-        description: 'postgresql://user:password@host:5432/database?sslmode=require. Its host, port, database and TLS mode win over the parameters.',
-        credentials: [{ name: 'connectionString', type: 'String', displayName: 'Connection string' }],
-      }),
-    ],
-  },
+  configMetadata: sqlConfigMetadata({
+    defaultPort: 5432,
+    database: { name: 'database', type: 'String', defaultValue: 'postgres', displayName: 'Database' },
+    connectionStringDescription:
+      'postgresql://user:password@host:5432/database?sslmode=require. Its host, port, database and TLS mode win over the parameters.',
+  }),
   destinationParameters: ['host', 'port'],
   check: checkPostgres,
 };
