@@ -15,7 +15,8 @@ import { type AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { DatabaseMigrator } from './database/database-migrator';
-import { loggerOptions } from './ops/logger-options';
+import type { Logger as Pino } from 'pino';
+import { createRootLogger, loggerOptions } from './ops/logger-options';
 import { MetricsModule } from './ops/metrics.module';
 import { OpsController } from './ops/ops.controller';
 import { TenantsModule } from './tenants/tenants.module';
@@ -27,12 +28,12 @@ import { FEATURE_MODULES } from './feature-modules';
  */
 @Module({})
 export class AppModule {
-  static register(config: AppConfig & { databaseUrl: string }): DynamicModule {
+  static register(config: AppConfig & { databaseUrl: string }, logger: Pino = createRootLogger(config)): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.register(config),
-        LoggerModule.forRoot(loggerOptions(config)),
+        LoggerModule.forRoot(loggerOptions(logger)),
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.databaseUrl), retryAttempts: 0 }),
         PassportModule,
         ThrottlerModule.forRoot({

@@ -12,6 +12,7 @@ import { sendProblem } from './common/http/problem-details.filter';
 import { Problems } from './common/http/problem';
 import { Logger as NestLogger } from '@nestjs/common';
 import type { AppConfig } from './config/app-config';
+import { createRootLogger, logRequest } from './ops/logger-options';
 import { AppMetrics } from './ops/metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -37,7 +38,9 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
   });
   // JSON in (API.md): Nest's extra form-urlencoded parser is not registered, and Fastify's built-in
   // text/plain parser is removed below, so any other media type is a 415 rather than a string body.
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config), adapter, {
+  // One pino instance for the application log and the request log (an onResponse hook below).
+  const logger = createRootLogger(config);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config, logger), adapter, {
     bufferLogs: true,
     abortOnError: false,
     bodyParser: false,
@@ -74,9 +77,11 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
     if (!closing) return done();
     sendProblem(request, reply, Problems.unavailable('The service is shutting down; retry shortly.', 1), frameworkLogger);
   });
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     metrics.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    logRequest(logger, request, reply);
+    done();
   });
   // Errors raised before a route handler runs (body parsing, size, media type) reach the global
   // ProblemDetailsFilter through the error handler Nest installs at init; a handler set here would

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { CRYPTO, type TenantCrypto } from '../common/crypto/crypto.tokens';
 import { assertIfMatch, newEtag } from '../common/http/etag';
@@ -81,40 +81,98 @@ export class IntegrationsService {
   ) {}
 
   async create(ctx: RequestContext, tenantId: string, dto: CreateIntegrationDto): Promise<IntegrationView> {
-    await this.tenants.assertExists(tenantId);
+    // The tenant is not looked up first: the row's foreign key makes a create in a missing tenant
+    // fail, and only then is it looked up, so a missing tenant is still a 404 before anything else.
+    try {
+      return await this.insertNew(ctx, tenantId, dto);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw Problems.conflict(`An integration with id '${dto.id}' already exists in tenant '${tenantId}'.`);
+      await this.assertTenantAfterFailure(tenantId, error);
+      throw error;
+    }
+  }
+
+  /**
+   * After a failed request: the 404 for a missing tenant if that is why; otherwise returns and the
+   * caller rethrows. Only a client error (a problem below 500) or a foreign-key violation can come
+   * from a missing tenant; anything else (the database unreachable) is rethrown without a lookup.
+   */
+  private async assertTenantAfterFailure(tenantId: string, error: unknown): Promise<void> {
+    const clientError = error instanceof ProblemException && error.problem.status < 500;
+    if (!clientError && !isForeignKeyViolation(error)) return;
+    let exists: boolean;
+    try {
+      exists = await this.tenants.exists(tenantId);
+    } catch {
+      throw error;
+    }
+    if (!exists) throw Problems.notFound(`Tenant '${tenantId}' does not exist.`);
+  }
+
+  private async insertNew(ctx: RequestContext, tenantId: string, dto: CreateIntegrationDto): Promise<IntegrationView> {
     const prepared = this.prepareCreate(dto);
     const secrets = await this.encryptAll(tenantId, dto.id, {
       credentials: dto.credentials ?? {},
       headers: dto.headers ?? {},
       parameters: prepared.secretParameters,
     });
-    try {
-      return await this.dataSource.transaction(async (m) => {
-        const row = await this.integrations.insert(m, tenantId, dto.id, dto.connector, prepared.type, {
-          display_name: dto.displayName,
-          description: dto.description ?? '',
-          config_metadata: prepared.storedMetadata,
-          parameters: prepared.plainParameters,
-          auth_method: dto.authMethod ?? null,
-          secrets,
-          tags: dto.tags ?? [],
-          is_internal: dto.isInternal ?? false,
-          enabled: dto.enabled ?? true,
-          etag: newEtag(),
-          destination_version: 1,
-        });
-        await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'integration.created', resourceType: 'integration', resourceId: row.id, outcome: 'success', requestId: ctx.requestId });
-        await this.events.emit(m, tenantId, 'integration.created', { integrationId: row.id, connector: row.connector });
-        return toIntegrationView(row, true);
+    return this.inTransaction(async (m) => {
+      const row = await this.integrations.insert(m, tenantId, dto.id, dto.connector, prepared.type, {
+        display_name: dto.displayName,
+        description: dto.description ?? '',
+        config_metadata: prepared.storedMetadata,
+        parameters: prepared.plainParameters,
+        auth_method: dto.authMethod ?? null,
+        secrets,
+        tags: dto.tags ?? [],
+        is_internal: dto.isInternal ?? false,
+        enabled: dto.enabled ?? true,
+        etag: newEtag(),
+        destination_version: 1,
       });
-    } catch (error) {
-      if (isUniqueViolation(error)) throw Problems.conflict(`An integration with id '${dto.id}' already exists in tenant '${tenantId}'.`);
-      throw error;
+      await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'integration.created', resourceType: 'integration', resourceId: row.id, outcome: 'success', requestId: ctx.requestId });
+      await this.events.emit(m, tenantId, 'integration.created', { integrationId: row.id, connector: row.connector });
+      return toIntegrationView(row, true);
+    });
+  }
+
+  /**
+   * dataSource.transaction, except that a BEGIN that fails is not followed by a ROLLBACK: on a
+   * database that stops answering, create then fails after one query timeout (503), as it did when
+   * a tenant lookup came first, instead of two.
+   */
+  private async inTransaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      try {
+        const result = await work(runner.manager);
+        await runner.commitTransaction();
+        return result;
+      } catch (error) {
+        await runner.rollbackTransaction().catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await runner.release();
     }
   }
 
   async list(tenantId: string, query: ListIntegrationsQueryDto): Promise<IntegrationListView> {
-    await this.tenants.assertExists(tenantId);
+    // The tenant is looked up only when the page is empty or the request fails: same answers, one
+    // round trip less on every non-empty page.
+    let result: IntegrationListView;
+    try {
+      result = await this.listPage(tenantId, query);
+    } catch (error) {
+      await this.assertTenantAfterFailure(tenantId, error);
+      throw error;
+    }
+    if (result.integrations.length === 0) await this.tenants.assertExists(tenantId);
+    return result;
+  }
+
+  private async listPage(tenantId: string, query: ListIntegrationsQueryDto): Promise<IntegrationListView> {
     const filters = { connector: query.connector, tag: query.tag, enabled: query.enabled === undefined ? undefined : query.enabled === 'true' };
     const full = query.view === 'FULL';
     const scope = pageScope('integrations', tenantId, { ...filters, view: full });
@@ -465,6 +523,11 @@ export class IntegrationsService {
     }
     return out;
   }
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: string; driverError?: { code?: string } };
+  return e?.code === '23503' || e?.driverError?.code === '23503';
 }
 
 export function secretValues(d: { credentials: Record<string, unknown>; headers: Record<string, string>; parameters?: Record<string, unknown> }, secretParameterNames: string[] = []): unknown[] {

@@ -103,9 +103,13 @@ export class TenantsService {
     this.crypto.forgetTenant(id);
   }
 
+  async exists(id: string): Promise<boolean> {
+    return this.tenants.exists(id);
+  }
+
   /** 404 unless the tenant exists; used by every tenant-scoped feature. */
   async assertExists(id: string): Promise<void> {
-    if (!(await this.tenants.exists(id))) throw notFound(id);
+    if (!(await this.exists(id))) throw notFound(id);
   }
 }
 

@@ -1,4 +1,5 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { fastIdParams } from './params';
 import { Problems, type FieldError } from './problem';
 
 /** Flattens class-validator's tree into `errors[]` with dotted/bracketed field paths; values are never echoed. */
@@ -14,8 +15,19 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   return out;
 }
 
+/** The global pipe; valid tenant/integration path ids skip class-validator (see params.ts). */
+class AppValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'param') {
+      const fast = fastIdParams(metadata.metatype, value);
+      if (fast) return fast;
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new AppValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
