@@ -58,6 +58,39 @@ export class IntegrationsRepository {
     return row;
   }
 
+  /**
+   * The create, its audit event and its outbox event in one statement: atomic without an explicit
+   * transaction, and one round trip instead of five on the hottest write path.
+   */
+  async insertCreated(
+    tenantId: string,
+    id: string,
+    connector: string,
+    type: string,
+    w: IntegrationWrite,
+    audit: { eventId: string; actor: string; requestId: string | null },
+    outboxEventId: string,
+  ): Promise<IntegrationRow> {
+    const rows: IntegrationRow[] = await this.dataSource.query(
+      `WITH created AS (
+         INSERT INTO integrations (tenant_id, id, connector, type, display_name, description, config_metadata, parameters, auth_method, secrets, tags, is_internal, enabled, etag, destination_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}
+       ), audited AS (
+         INSERT INTO audit_events (tenant_id, id, actor, action, resource_type, resource_id, outcome, request_id, details)
+         SELECT tenant_id, $16, $17, 'integration.created', 'integration', id, 'success', $18, '{}'::jsonb FROM created
+       ), announced AS (
+         INSERT INTO events (tenant_id, id, type, data)
+         SELECT tenant_id, $19, 'integration.created', jsonb_build_object('integrationId', id, 'connector', connector) FROM created
+       )
+       SELECT * FROM created`,
+      [
+        tenantId, id, connector, type, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version,
+        audit.eventId, audit.actor, audit.requestId, outboxEventId,
+      ],
+    );
+    return rows[0];
+  }
+
   async findById(tenantId: string, id: string): Promise<IntegrationRow | null> {
     const [row]: IntegrationRow[] = await this.dataSource.query(`SELECT ${COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
     return row ?? null;

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { CRYPTO, type TenantCrypto } from '../common/crypto/crypto.tokens';
 import { assertIfMatch, newEtag } from '../common/http/etag';
@@ -12,7 +12,7 @@ import { findConnector } from '../connectors/catalog';
 import { normalizeConfigMetadata } from '../connectors/config-metadata.dto';
 import type { AuthMetadata, ConfigMetadata, ConnectorDefinition } from '../connectors/connector.types';
 import { applyDefaults, validateParameters } from '../connectors/parameter-validation';
-import { EventsService } from '../events/events.service';
+import { EventsService, newEventId } from '../events/events.service';
 import { TenantsService } from '../tenants/tenants.service';
 import { CheckRunner, type CheckResult } from '../verification/check-runner.service';
 import type { CreateIntegrationDto, IntegrationListView, IntegrationView, ListIntegrationsQueryDto, UpdateIntegrationDto } from './dto/integration.dto';
@@ -116,8 +116,12 @@ export class IntegrationsService {
       headers: dto.headers ?? {},
       parameters: prepared.secretParameters,
     });
-    return this.inTransaction(async (m) => {
-      const row = await this.integrations.insert(m, tenantId, dto.id, dto.connector, prepared.type, {
+    const row = await this.integrations.insertCreated(
+      tenantId,
+      dto.id,
+      dto.connector,
+      prepared.type,
+      {
         display_name: dto.displayName,
         description: dto.description ?? '',
         config_metadata: prepared.storedMetadata,
@@ -129,33 +133,11 @@ export class IntegrationsService {
         enabled: dto.enabled ?? true,
         etag: newEtag(),
         destination_version: 1,
-      });
-      await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'integration.created', resourceType: 'integration', resourceId: row.id, outcome: 'success', requestId: ctx.requestId });
-      await this.events.emit(m, tenantId, 'integration.created', { integrationId: row.id, connector: row.connector });
-      return toIntegrationView(row, true);
-    });
-  }
-
-  /**
-   * dataSource.transaction, except that a BEGIN that fails is not followed by a ROLLBACK: on a
-   * database that stops answering, create then fails after one query timeout (503), as it did when
-   * a tenant lookup came first, instead of two.
-   */
-  private async inTransaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      await runner.startTransaction();
-      try {
-        const result = await work(runner.manager);
-        await runner.commitTransaction();
-        return result;
-      } catch (error) {
-        await runner.rollbackTransaction().catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      await runner.release();
-    }
+      },
+      { eventId: newEventId(), actor: ctx.actor, requestId: ctx.requestId },
+      newEventId(),
+    );
+    return toIntegrationView(row, true);
   }
 
   async list(tenantId: string, query: ListIntegrationsQueryDto): Promise<IntegrationListView> {
