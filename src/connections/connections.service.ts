@@ -4,11 +4,11 @@ import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { hasAtLeast, roleIn, type Principal } from '../common/auth/principal';
 import { assertIfMatch, newEtag } from '../common/http/etag';
-import { mergePatch } from '../common/http/merge-patch';
+import { mergePatch, sameJson } from '../common/http/merge-patch';
 import { pageScope, PageTokens } from '../common/http/pagination';
-import { Problems, type FieldError } from '../common/http/problem';
+import { dedupeFieldErrors, Problems, type FieldError } from '../common/http/problem';
 import type { RequestContext } from '../common/http/request-context';
-import { hasAnySecret, mergedPreview, mergeSecretGroup, redactKeys, REDACTED, type SecretGroups } from '../common/secrets/secret-fields';
+import { hasAnySecret, mergedPreview, mergeSecretGroup, redactKeys, REDACTED, stripRedacted, type SecretGroups } from '../common/secrets/secret-fields';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { findConnector } from '../connectors/catalog';
 import type { AuthMetadata, ConfigMetadata, ConnectorDefinition, ParameterMetadata } from '../connectors/connector.types';
@@ -135,7 +135,7 @@ export class ConnectionsService {
       const errors: FieldError[] = validateParameters(metadata.parametersMetadata, dto.parameters ?? {}, { fieldPrefix: 'parameters', requireRequired: false });
       errors.push(...this.credentialErrors(auth, stripRedacted(credentials), Object.keys(stripRedacted(credentials)), true));
       errors.push(...oauth2EndpointErrors(auth, dto.parameters ?? {}, this.integrationParameters(integration, metadata)));
-      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupe(errors));
+      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupeFieldErrors(errors));
 
       const { plain, secret } = splitParameters(metadata.parametersMetadata, dto.parameters ?? {});
       const secrets: SecretGroups = {
@@ -232,11 +232,11 @@ export class ConnectionsService {
       const credentialPreview = mergedPreview(Object.keys(current.secrets.credentials ?? {}), dto.credentials);
       errors.push(...this.credentialErrors(auth, stripRedacted(dto.credentials ?? {}), Object.keys(credentialPreview), false));
       errors.push(...oauth2EndpointErrors(auth, plainPatch, this.integrationParameters(integration, metadata)));
-      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupe(errors));
+      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupeFieldErrors(errors));
 
       const servers = dto.servers !== undefined ? toServers(dto.servers) : current.servers;
       const serversChanged = JSON.stringify(servers.map((s) => s.url)) !== JSON.stringify(current.servers.map((s) => s.url));
-      const destinationChanged = serversChanged || destinationParameters(connector).some((name) => name in plainPatch && !sameValue(plainParameters[name], current.parameters[name]));
+      const destinationChanged = serversChanged || destinationParameters(connector).some((name) => name in plainPatch && !sameJson(plainParameters[name], current.parameters[name]));
 
       const credentials = await mergeSecretGroup(current.secrets.credentials, dto.credentials, this.secrets.encryptor(tenantId, id, 'credentials'));
       const headers = await mergeSecretGroup(current.secrets.headers, dto.headers, this.secrets.encryptor(tenantId, id, 'headers'));
@@ -416,7 +416,7 @@ export class ConnectionsService {
   private sameDestination(connector: ConnectorDefinition | undefined, integrationParameters: Record<string, unknown>, row: ConnectionRow): boolean {
     const server = row.servers[0]?.url;
     if (server !== undefined && normalizeUrl(server) !== normalizeUrl(integrationParameters.baseUrl)) return false;
-    return destinationParameters(connector).every((name) => !Object.hasOwn(row.parameters, name) || sameValue(row.parameters[name], integrationParameters[name]));
+    return destinationParameters(connector).every((name) => !Object.hasOwn(row.parameters, name) || sameJson(row.parameters[name], integrationParameters[name]));
   }
 
   private async findVisibleOr404(principal: Principal, tenantId: string, id: string): Promise<ConnectionRow> {
@@ -473,7 +473,7 @@ function notFound(tenantId: string, id: string) {
 
 function oauth2EndpointErrors(auth: AuthMetadata | null, supplied: Record<string, unknown>, integrationParameters: Record<string, unknown>): FieldError[] {
   if (!isAuthorizationCode(auth)) return [];
-  return OAUTH2_ENDPOINT_PARAMETERS.filter((name) => supplied[name] !== undefined && supplied[name] !== null && !sameValue(supplied[name], integrationParameters[name])).map((name) => ({
+  return OAUTH2_ENDPOINT_PARAMETERS.filter((name) => supplied[name] !== undefined && supplied[name] !== null && !sameJson(supplied[name], integrationParameters[name])).map((name) => ({
     field: `parameters.${name}`,
     message: 'comes from the integration for OAuth2 authorization code (its client secret goes nowhere else)',
   }));
@@ -508,23 +508,5 @@ function withoutNulls(values: Record<string, unknown>): Record<string, unknown> 
 
 function withoutKeys(values: Record<string, unknown>, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(Object.entries(values).filter(([k]) => !keys.includes(k)));
-}
-
-function stripRedacted(values: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== REDACTED && v !== null));
-}
-
-function sameValue(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
-function dedupe(errors: FieldError[]): FieldError[] {
-  const seen = new Set<string>();
-  return errors.filter((e) => {
-    const key = `${e.field}\u0000${e.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 

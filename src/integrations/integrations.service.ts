@@ -3,11 +3,11 @@ import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { CRYPTO, type TenantCrypto } from '../common/crypto/crypto.tokens';
 import { assertIfMatch, newEtag } from '../common/http/etag';
-import { isUniqueViolation, mergePatch } from '../common/http/merge-patch';
+import { isForeignKeyViolation, isUniqueViolation, mergePatch, sameJson } from '../common/http/merge-patch';
 import { pageScope, PageTokens } from '../common/http/pagination';
-import { ProblemException, Problems, type FieldError } from '../common/http/problem';
+import { dedupeFieldErrors, ProblemException, Problems, type FieldError } from '../common/http/problem';
 import type { RequestContext } from '../common/http/request-context';
-import { hasAnySecret, mergedPreview, mergeSecretGroup, redactKeys, REDACTED, type SecretGroup, type SecretGroups } from '../common/secrets/secret-fields';
+import { hasAnySecret, mergedPreview, mergeSecretGroup, redactKeys, REDACTED, stripRedacted, type SecretGroup, type SecretGroups } from '../common/secrets/secret-fields';
 import { findConnector } from '../connectors/catalog';
 import { normalizeConfigMetadata } from '../connectors/config-metadata.dto';
 import type { AuthMetadata, ConfigMetadata, ConnectorDefinition } from '../connectors/connector.types';
@@ -280,14 +280,14 @@ export class IntegrationsService {
       } else if (Object.keys(stripRedacted(dto.credentials ?? {})).length > 0) {
         errors.push({ field: 'credentials', message: 'needs an authMethod' });
       }
-      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupe(errors));
+      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupeFieldErrors(errors));
 
       // Destination rule: stored secrets only ever go where they were saved for. Compared on effective
       // values (defaults included), so new metadata defaults cannot move them either.
       const before = applyDefaults(previousMetadata.parametersMetadata, current.parameters);
       const after = applyDefaults(metadata.parametersMetadata, plainParameters);
       const destinationChanged = destinationParameters(connector).some(
-        (name) => !sameValue(after[name], before[name]) || (secretNames.has(name) && Object.hasOwn(secretPatch, name) && secretPatch[name] !== null && secretPatch[name] !== REDACTED),
+        (name) => !sameJson(after[name], before[name]) || (secretNames.has(name) && Object.hasOwn(secretPatch, name) && secretPatch[name] !== null && secretPatch[name] !== REDACTED),
       );
       const encrypt = (group: SecretGroup) => async (key: string, value: unknown) => sealed.take(group, key, value);
       const credentials = await mergeSecretGroup(storedCredentials, dto.credentials, encrypt('credentials'));
@@ -489,7 +489,7 @@ export class IntegrationsService {
         if (value === REDACTED) errors.push({ field: `${group}.${key}`, message: 'is the "***REDACTED***" placeholder, not a value: nothing is stored to keep' });
       }
     }
-    if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupe(errors));
+    if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupeFieldErrors(errors));
     return { type, storedMetadata, metadata, plainParameters: plain, secretParameters: secret };
   }
 
@@ -505,11 +505,6 @@ export class IntegrationsService {
     }
     return out;
   }
-}
-
-function isForeignKeyViolation(error: unknown): boolean {
-  const e = error as { code?: string; driverError?: { code?: string } };
-  return e?.code === '23503' || e?.driverError?.code === '23503';
 }
 
 export function secretValues(d: { credentials: Record<string, unknown>; headers: Record<string, string>; parameters?: Record<string, unknown> }, secretParameterNames: string[] = []): unknown[] {
@@ -528,7 +523,7 @@ class SealedValues {
 
   take(group: SecretGroup, key: string, value: unknown): string {
     const entry = this.entries.get(`${group}\u0000${key}`);
-    if (!entry || !sameValue(entry.value, value)) throw new UnsealedValueError();
+    if (!entry || !sameJson(entry.value, value)) throw new UnsealedValueError();
     return entry.blob;
   }
 }
@@ -544,23 +539,5 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 function assertHeaderNames(headers: Record<string, unknown> | undefined): void {
   const bad = Object.keys(headers ?? {}).filter((name) => !HEADER_NAME.test(name));
   if (bad.length > 0) throw Problems.validation([{ field: 'headers', message: 'contains a name that is not a valid HTTP header name' }]);
-}
-
-function stripRedacted(values: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== REDACTED && v !== null));
-}
-
-function sameValue(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
-function dedupe(errors: FieldError[]): FieldError[] {
-  const seen = new Set<string>();
-  return errors.filter((e) => {
-    const key = `${e.field}\u0000${e.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 

@@ -15,3 +15,14 @@ export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string; driverError?: { code?: string } };
   return e?.code === '23505' || e?.driverError?.code === '23505';
 }
+
+/** True for errors PostgreSQL raises when a referenced row (a tenant, an integration) is missing. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const e = error as { code?: string; driverError?: { code?: string } };
+  return e?.code === '23503' || e?.driverError?.code === '23503';
+}
+
+/** Equality of two JSON values, missing and null alike: "did this PATCH change the value?". */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}

@@ -5,6 +5,17 @@ export interface FieldError {
   message: string;
 }
 
+/** Drops repeated field errors, so a rule checked twice is reported once. */
+export function dedupeFieldErrors(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${e.field}\u0000${e.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 export interface ProblemInit {
   status: number;
   /** Short slug; becomes the problem `type` URI. */

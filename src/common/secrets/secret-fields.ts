@@ -59,3 +59,8 @@ export function mergedPreview(existingKeys: string[], patch: Record<string, unkn
   }
   return out;
 }
+
+/** The values a request really supplies: "***REDACTED***" (keep) and null (remove) are not values. */
+export function stripRedacted(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== REDACTED && v !== null));
+}

@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2';
 import { CheckError } from '../../common/outbound/check-error';
 import type { CheckContext, ConnectorDefinition } from '../connector.types';
-import { sqlConfigMetadata } from './sql-metadata';
+import { SSL_MODES, sqlConfigMetadata, type SslMode } from './sql-metadata';
 import {
   errorMessage,
   formatTarget,
@@ -15,9 +15,6 @@ import {
   stringParam,
   upstreamText,
 } from './tcp-errors';
-
-const SSL_MODES = ['disable', 'require', 'verify-full'] as const;
-type SslMode = (typeof SSL_MODES)[number];
 
 interface MysqlLogin {
   host: string;

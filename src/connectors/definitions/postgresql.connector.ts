@@ -2,7 +2,7 @@ import { Client, DatabaseError } from 'pg';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { CheckError } from '../../common/outbound/check-error';
 import type { CheckContext, ConnectorDefinition } from '../connector.types';
-import { sqlConfigMetadata } from './sql-metadata';
+import { SSL_MODES, sqlConfigMetadata, type SslMode } from './sql-metadata';
 import {
   errorMessage,
   formatTarget,
@@ -16,9 +16,6 @@ import {
   tlsIdentityOptions,
   upstreamText,
 } from './tcp-errors';
-
-const SSL_MODES = ['disable', 'require', 'verify-full'] as const;
-type SslMode = (typeof SSL_MODES)[number];
 
 interface PostgresLogin {
   host: string;

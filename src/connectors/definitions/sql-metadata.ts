@@ -1,6 +1,12 @@
 import type { ConfigMetadata } from '../connector.types';
 import { auth, params, type ParamInput } from '../metadata-builders';
 
+/** The TLS modes both SQL connectors accept (API.md: disable / require / verify-full). */
+export const SSL_MODES = ['disable', 'require', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+const SSL_MODE_NAMES: Record<SslMode, string> = { disable: 'Disable', require: 'Require', 'verify-full': 'Verify full' };
+
 /** What differs between the SQL connectors' metadata; the rest (API.md's shared table row) is here once. */
 export interface SqlMetadataOptions {
   defaultPort: number;
@@ -20,11 +26,7 @@ export function sqlConfigMetadata(options: SqlMetadataOptions): ConfigMetadata {
         defaultValue: 'disable',
         displayName: 'TLS mode',
         description: 'disable: plain TCP; require: TLS without certificate checks; verify-full: TLS with a trusted certificate for the host.',
-        options: [
-          { value: 'disable', displayName: 'Disable' },
-          { value: 'require', displayName: 'Require' },
-          { value: 'verify-full', displayName: 'Verify full' },
-        ],
+        options: SSL_MODES.map((value) => ({ value, displayName: SSL_MODE_NAMES[value] })),
       },
     ),
     authMetadata: [
