@@ -105,6 +105,22 @@ describe('integrations validation', () => {
     it('refuses configMetadata null on create', async () => {
       await expectProblem(httpIntegration({ type: 'CUSTOM', configMetadata: null }), 400, 'configMetadata');
     });
+
+    // class-validator's @ValidateNested accepts an empty array for a nested object: found by the hostile-input fuzzer as a 500.
+    it.each([
+      ['an empty array', []],
+      ['an array of one object', [{ parametersMetadata: [], authMetadata: [] }]],
+      ['a string', 'metadata'],
+    ])('refuses configMetadata as %s with 400 on create, :testConfig and PATCH', async (_what, configMetadata) => {
+      await expectProblem(httpIntegration({ configMetadata }), 400, 'configMetadata');
+      const tested = await api('POST', `/v1/tenants/${tenant}/integrations:testConfig`, { token: editor, payload: httpIntegration({ configMetadata }) });
+      expect({ status: tested.status, fields: fields(tested.json?.errors) }).toEqual({ status: 400, fields: expect.arrayContaining(['configMetadata']) });
+      const target = await create(httpIntegration({ id: `meta-shape-${typeof configMetadata}-${Array.isArray(configMetadata) ? configMetadata.length : 's'}` }));
+      expect(target.status).toBe(201);
+      const patched = await api('PATCH', `/v1/tenants/${tenant}/integrations/${target.json.id}`, { token: editor, payload: { configMetadata } });
+      expect({ status: patched.status, fields: fields(patched.json?.errors) }).toEqual({ status: 400, fields: expect.arrayContaining(['configMetadata']) });
+      expect((await api('GET', `/v1/tenants/${tenant}/integrations/${target.json.id}`, { token: editor })).json.etag).toBe(target.json.etag);
+    });
   });
 
   describe('well-formed but rejected by the service\'s knowledge: 422', () => {

@@ -516,7 +516,7 @@ describe('hostile input', () => {
         if (pattern.test(res.body) && !pattern.test(sentText)) problems.push(`leaks ${name}`);
       }
       if (problems.length) {
-        findings.push({ label: r.label, method: r.method, url: r.url.slice(0, 200), status: res.statusCode, problem: `${problems.join(', ')}: ${res.body.slice(0, 300)}`, payload: r.payload?.slice(0, 200) });
+        findings.push({ label: r.label, method: r.method, url: r.url.slice(0, 200), status: res.statusCode, problem: `${problems.join(', ')}: ${res.body.slice(0, 300)}`, payload: r.payload?.slice(0, 2000) });
       }
     });
   }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { IsJsonObject, IsStringRecord } from '../../common/validation/json-object.validator';
 import { ConfigMetadataDto } from '../../connectors/config-metadata.dto';
 import { PageQueryDto } from '../../common/http/pagination';
@@ -39,6 +39,7 @@ export class CreateIntegrationDto {
 
   @ApiPropertyOptional({ type: ConfigMetadataDto, description: 'Required for CUSTOM; SYSTEM integrations use the catalog metadata when omitted.' })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => ConfigMetadataDto)
   configMetadata?: ConfigMetadataDto;
@@ -97,6 +98,7 @@ export class UpdateIntegrationDto {
 
   @ApiPropertyOptional({ type: ConfigMetadataDto, nullable: true, description: 'Replaced whole. null drops a SYSTEM integration\'s override (the catalog\'s is used again); a CUSTOM integration cannot drop its own.' })
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => ConfigMetadataDto)
   configMetadata?: ConfigMetadataDto | null;
