@@ -15,6 +15,7 @@ import { type AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { DatabaseMigrator } from './database/database-migrator';
+import { DatabaseModule } from './database/database.module';
 import type { Logger as Pino } from 'pino';
 import { createRootLogger, loggerOptions } from './ops/logger-options';
 import { MetricsModule } from './ops/metrics.module';
@@ -35,6 +36,7 @@ export class AppModule {
         ConfigModule.register(config),
         LoggerModule.forRoot(loggerOptions(logger)),
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.databaseUrl), retryAttempts: 0 }),
+        DatabaseModule,
         PassportModule,
         ThrottlerModule.forRoot({
           throttlers: [{ name: 'default', ttl: 60_000, limit: config.rateLimitPerMinute || Number.MAX_SAFE_INTEGER }],
@@ -52,7 +54,8 @@ export class AppModule {
         JwtStrategy,
         { provide: APP_GUARD, useClass: JwtAuthGuard },
         { provide: APP_GUARD, useClass: AccessGuard },
-        { provide: APP_GUARD, useClass: TokenThrottlerGuard },
+        // With RATE_LIMIT_PER_MINUTE=0 the guard is not installed at all rather than skipped per request.
+        ...(config.rateLimitPerMinute > 0 ? [{ provide: APP_GUARD, useClass: TokenThrottlerGuard }] : []),
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ],

@@ -10,6 +10,7 @@ import { allowEmptyJsonOnBodylessRoutes } from './common/http/json-body';
 import { rejectDeepJson } from './common/http/json-depth';
 import { sendProblem } from './common/http/problem-details.filter';
 import { Problems } from './common/http/problem';
+import { serializeReply } from './common/http/json-reply';
 import { Logger as NestLogger } from '@nestjs/common';
 import type { AppConfig } from './config/app-config';
 import { createRootLogger, logRequest } from './ops/logger-options';
@@ -49,20 +50,20 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
 
   const fastify = app.getHttpAdapter().getInstance();
   fastify.removeContentTypeParser('text/plain');
+  // Fastify sends a Buffer from the serializer as is (reply.js onSendEnd); its type only says string.
+  fastify.setReplySerializer(serializeReply as (payload: unknown) => string);
   // Many clients label every request JSON: an empty body is fine where a route takes none.
   allowEmptyJsonOnBodylessRoutes(fastify);
   const metrics = app.get(AppMetrics);
-  fastify.addHook('onRequest', async (request, reply) => {
-    void reply.header('X-Request-Id', request.id);
-  });
   fastify.addHook('preValidation', rejectDeepJson);
   // Single-resource replies carry their etag as the ETag header too (API.md). A Fastify hook
   // rather than a global Nest interceptor: it costs nothing on routes whose body has no etag.
-  fastify.addHook('preSerialization', async (_request, reply, payload: unknown) => {
+  // Hooks on every request take callbacks, not async functions: no promise per hook per request.
+  fastify.addHook('preSerialization', (_request, reply, payload: unknown, done) => {
     if (payload && typeof payload === 'object' && typeof (payload as { etag?: unknown }).etag === 'string') {
       void reply.header('ETag', `"${(payload as { etag: string }).etag}"`);
     }
-    return payload;
+    done(null, payload);
   });
   // While closing, answers tell keep-alive clients to hang up, so in-flight requests finish
   // and the process exits at once instead of waiting out the keep-alive timeout.
@@ -70,10 +71,12 @@ export async function createApp(config: AppConfig & { databaseUrl: string }): Pr
   fastify.addHook('preClose', async () => {
     closing = true;
   });
-  fastify.addHook('onSend', async (_request, reply) => {
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) void reply.header('Connection', 'close');
+    done(null, payload);
   });
   fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header('X-Request-Id', request.id);
     if (!closing) return done();
     sendProblem(request, reply, Problems.unavailable('The service is shutting down; retry shortly.', 1), frameworkLogger);
   });

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       webhookRetryBaseMs: 5000,
       healthCheckIntervalMinutes: 0,
       oauth2ReturnUrl: null,
+      dataKeyCacheSize: 10000,
     });
   });
 
@@ -62,6 +63,7 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_MINUTE: '0',
       OAUTH2_RETURN_URL: 'https://app.example.com/done',
       HEALTH_CHECK_INTERVAL_MINUTES: '15',
+      DATA_KEY_CACHE_SIZE: '0',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -76,6 +78,7 @@ describe('loadConfig', () => {
       rateLimitPerMinute: 0,
       oauth2ReturnUrl: 'https://app.example.com/done',
       healthCheckIntervalMinutes: 15,
+      dataKeyCacheSize: 0,
     });
   });
 
@@ -91,6 +94,7 @@ describe('loadConfig', () => {
     ['AUTH_JWKS_URL', 'file:///etc/passwd'],
     ['OUTBOUND_ALLOWED_HOSTS', 'ok.host,bad host!'],
     ['HEALTH_CHECK_INTERVAL_MINUTES', '10081'],
+    ['DATA_KEY_CACHE_SIZE', '-1'],
   ])('refuses a bad %s, naming it but never printing its value', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toContain(name);

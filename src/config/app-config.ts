@@ -28,6 +28,8 @@ export interface AppConfig {
   healthCheckIntervalMinutes: number;
   rateLimitPerMinute: number;
   oauth2ReturnUrl: string | null;
+  /** Unwrapped tenant data keys held in memory (LRU); 0 reads every key from the database. */
+  dataKeyCacheSize: number;
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -162,6 +164,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     healthCheckIntervalMinutes: r.int('HEALTH_CHECK_INTERVAL_MINUTES', 0, 0, 10080),
     rateLimitPerMinute: r.int('RATE_LIMIT_PER_MINUTE', 600, 0, 10000000),
     oauth2ReturnUrl: r.url('OAUTH2_RETURN_URL', ['http:', 'https:']),
+    dataKeyCacheSize: r.int('DATA_KEY_CACHE_SIZE', 10000, 0, 10000000),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

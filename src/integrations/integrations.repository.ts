@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { ConfigMetadata } from '../connectors/connector.types';
 import type { SecretGroups } from '../common/secrets/secret-fields';
+import { PreparedSql } from '../database/prepared-sql';
 
 export interface IntegrationRow {
   tenant_id: string;
@@ -39,6 +40,16 @@ const COLUMNS = `tenant_id, id, seq, display_name, description, connector, type,
 /** The list's summary view leaves out config_metadata and never needs secrets; reading less keeps lists fast. */
 const SUMMARY_COLUMNS = COLUMNS.replace('config_metadata,', '');
 
+export interface VerificationHealth {
+  status: 'healthy' | 'unhealthy';
+  checkedAt: Date;
+  latencyMs: number;
+  lastError: { code: string; message: string } | null;
+  hostKey?: string | null;
+  /** The destination the check ran against: a host key is pinned only if it is still the current one. */
+  destinationVersion?: number;
+}
+
 export interface IntegrationFilters {
   connector?: string;
   tag?: string;
@@ -47,7 +58,10 @@ export interface IntegrationFilters {
 
 @Injectable()
 export class IntegrationsRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly sql: PreparedSql,
+  ) {}
 
   async insert(m: EntityManager, tenantId: string, id: string, connector: string, type: string, w: IntegrationWrite): Promise<IntegrationRow> {
     const [row]: IntegrationRow[] = await m.query(
@@ -71,7 +85,8 @@ export class IntegrationsRepository {
     audit: { eventId: string; actor: string; requestId: string | null },
     outboxEventId: string,
   ): Promise<IntegrationRow> {
-    const rows: IntegrationRow[] = await this.dataSource.query(
+    const rows = await this.sql.query<IntegrationRow>(
+      'integrations.insertCreated',
       `WITH created AS (
          INSERT INTO integrations (tenant_id, id, connector, type, display_name, description, config_metadata, parameters, auth_method, secrets, tags, is_internal, enabled, etag, destination_version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}
@@ -92,7 +107,7 @@ export class IntegrationsRepository {
   }
 
   async findById(tenantId: string, id: string): Promise<IntegrationRow | null> {
-    const [row]: IntegrationRow[] = await this.dataSource.query(`SELECT ${COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+    const [row] = await this.sql.query<IntegrationRow>('integrations.findById', `SELECT ${COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
     return row ?? null;
   }
 
@@ -102,7 +117,8 @@ export class IntegrationsRepository {
   }
 
   async listPage(tenantId: string, filters: IntegrationFilters, afterSeq: string | null, limit: number, full: boolean): Promise<IntegrationRow[]> {
-    return this.dataSource.query(
+    return this.sql.query<IntegrationRow>(
+      full ? 'integrations.listPage' : 'integrations.listPageSummary',
       `SELECT ${full ? COLUMNS : SUMMARY_COLUMNS} FROM integrations
         WHERE tenant_id = $1 AND ($2::bigint IS NULL OR seq > $2::bigint)
           AND ($3::text IS NULL OR connector = $3) AND ($4::text IS NULL OR tags @> ARRAY[$4::text]) AND ($5::boolean IS NULL OR enabled = $5)
@@ -127,30 +143,50 @@ export class IntegrationsRepository {
     await m.query(`DELETE FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
   }
 
-  /** Stores a check's outcome; health is not a client write, so the etag stays. Returns the previous status. */
-  async recordHealth(
+  /**
+   * A check's outcome in one statement: the health columns (pinning an SSH host key on the first
+   * success at the current destination), the `integration.verified` audit event, and an
+   * `integration.health_changed` outbox event only when the status really changed. One round trip
+   * instead of five on `:verifyConfig`. Health is not a client write, so the etag stays.
+   *
+   * It commits without waiting for the WAL flush (`synchronous_commit` off for this transaction
+   * only): a check result is an observation that the next check re-derives, and the flush was most
+   * of the endpoint's own latency. A PostgreSQL crash can lose at most the last ~0.6 s of check
+   * results, never tear one (docs/reliability.md). Returns the status before, or null when the
+   * integration is gone.
+   */
+  async recordVerification(
     tenantId: string,
     id: string,
-    health: {
-      status: 'healthy' | 'unhealthy';
-      checkedAt: Date;
-      latencyMs: number;
-      lastError: { code: string; message: string } | null;
-      hostKey?: string | null;
-      /** The destination the check ran against: a host key is pinned only if it is still the current one. */
-      destinationVersion?: number;
-    },
-    m: EntityManager | DataSource = this.dataSource,
+    health: VerificationHealth,
+    audit: { eventId: string; actor: string; requestId: string | null },
+    outboxEventId: string,
   ): Promise<string | null> {
-    const rows: { previous: string }[] = await m.query(
-      `UPDATE integrations i SET health_status = $3, health_checked_at = $4, health_latency_ms = $5, health_last_error = $6,
-              host_key = CASE WHEN $8::integer IS NULL OR i.destination_version = $8::integer THEN COALESCE(i.host_key, $7) ELSE i.host_key END
-         FROM (SELECT health_status AS previous FROM integrations WHERE tenant_id = $1 AND id = $2 FOR UPDATE) p
-        WHERE i.tenant_id = $1 AND i.id = $2 RETURNING p.previous`,
-      [tenantId, id, health.status, health.checkedAt, health.latencyMs, json(health.lastError), health.hostKey ?? null, health.destinationVersion ?? null],
+    const rows = await this.sql.query<{ previous: string }>(
+      'integrations.recordVerification',
+      `WITH previous AS (
+         SELECT health_status FROM integrations WHERE tenant_id = $1 AND id = $2 FOR UPDATE
+       ), updated AS (
+         UPDATE integrations i SET health_status = $3, health_checked_at = $4, health_latency_ms = $5, health_last_error = $6,
+                host_key = CASE WHEN $8::integer IS NULL OR i.destination_version = $8::integer THEN COALESCE(i.host_key, $7) ELSE i.host_key END
+           FROM previous p WHERE i.tenant_id = $1 AND i.id = $2 RETURNING p.health_status AS previous
+       ), audited AS (
+         INSERT INTO audit_events (tenant_id, id, actor, action, resource_type, resource_id, outcome, request_id, details)
+         VALUES ($1, $9, $10, 'integration.verified', 'integration', $2, CASE WHEN $3::text = 'healthy' THEN 'success' ELSE 'failure' END, $11,
+                 jsonb_build_object('status', $3::text, 'code', $12::text))
+       ), announced AS (
+         INSERT INTO events (tenant_id, id, type, data)
+         SELECT $1, $13, 'integration.health_changed',
+                jsonb_build_object('integrationId', $2::text, 'previousStatus', previous, 'status', $3::text, 'errorCode', $12::text)
+           FROM updated WHERE previous <> $3::text
+       )
+       SELECT previous, set_config('synchronous_commit', 'off', true) AS async_commit FROM updated`,
+      [
+        tenantId, id, health.status, health.checkedAt, health.latencyMs, json(health.lastError), health.hostKey ?? null, health.destinationVersion ?? null,
+        audit.eventId, audit.actor, audit.requestId, health.lastError?.code ?? null, outboxEventId,
+      ],
     );
-    const list = Array.isArray(rows[0]) ? (rows[0] as unknown as { previous: string }[]) : rows;
-    return list[0]?.previous ?? null;
+    return rows[0]?.previous ?? null;
   }
 
   /**

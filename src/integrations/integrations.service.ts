@@ -382,22 +382,13 @@ export class IntegrationsService {
       release();
     }
     const hostKey = typeof result.details.hostKeyFingerprint === 'string' && result.status === 'healthy' ? result.details.hostKeyFingerprint : null;
-    await this.dataSource.transaction(async (m) => {
-      const previous = await this.integrations.recordHealth(tenantId, id, { status: result.status, checkedAt: new Date(result.checkedAt), latencyMs: result.latencyMs, lastError: result.error, hostKey, destinationVersion: row.destination_version }, m);
-      await this.audit.record(m, {
-        tenantId,
-        actor: ctx.actor,
-        action: 'integration.verified',
-        resourceType: 'integration',
-        resourceId: id,
-        outcome: result.status === 'healthy' ? 'success' : 'failure',
-        requestId: ctx.requestId,
-        details: { status: result.status, code: result.error?.code ?? null },
-      });
-      if (previous !== null && previous !== result.status) {
-        await this.events.emit(m, tenantId, 'integration.health_changed', { integrationId: id, previousStatus: previous, status: result.status, errorCode: result.error?.code ?? null });
-      }
-    });
+    await this.integrations.recordVerification(
+      tenantId,
+      id,
+      { status: result.status, checkedAt: new Date(result.checkedAt), latencyMs: result.latencyMs, lastError: result.error, hostKey, destinationVersion: row.destination_version },
+      { eventId: newEventId(), actor: ctx.actor, requestId: ctx.requestId },
+      newEventId(),
+    );
     return result;
   }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CheckError } from '../common/outbound/check-error';
 import { OutboundPolicy } from '../common/outbound/outbound-policy';
-import { scrubDeep, scrubText } from '../common/outbound/scrub';
+import { createScrubber } from '../common/outbound/scrub';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { CheckContext, CheckOutcome, ConnectorDefinition } from '../connectors/connector.types';
 import { AppMetrics } from '../ops/metrics';
@@ -73,12 +73,13 @@ export class CheckRunner {
       controller.abort();
     }
     const latencyMs = Math.max(0, Math.round(performance.now() - started));
+    const scrubber = createScrubber(secrets);
     const result: CheckResult = {
       status: outcome.status,
       checkedAt: new Date().toISOString(),
       latencyMs,
-      error: outcome.error ? { code: outcome.error.code, message: scrubText(outcome.error.message, secrets) } : null,
-      details: scrubDeep(outcome.details ?? {}, secrets),
+      error: outcome.error ? { code: outcome.error.code, message: scrubber.text(outcome.error.message) } : null,
+      details: scrubber.deep(outcome.details ?? {}),
     };
     this.metrics.verifications.inc({ connector: connector.key, status: result.status, code: result.error?.code ?? 'none' });
     return result;

@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
 import { closedPortUrl, FakeUpstream } from '../connectors/support/fake-upstream';
 import { startTestApp } from '../support/test-app';
 import { expectNoTrace, TenantClient, type IntegrationBody } from './verification-support';
@@ -148,6 +149,32 @@ describe('verification through the API: http connector and presets', () => {
       const verified = (await client.auditEvents()).filter((e) => e.action === 'integration.verified' && e.resourceId === id);
       expect(verified.map((e) => e.outcome)).toEqual(['success', 'failure']);
       expect(verified[0]).toMatchObject({ actor: 'alice', resourceType: 'integration', requestId: expect.any(String) });
+    });
+
+    it('emits integration.health_changed only on a real change, keeps the etag, and leaves later statements durably committed', async () => {
+      const db = app.get(DataSource);
+      const id = await client.createIntegration(http({ authMethod: 'API_KEY', credentials: { apiKey: API_KEY } }));
+      const etag = (await client.getIntegrationRaw(id)).headers.etag;
+      const outcomes: string[] = [];
+      for (const status of [200, 200, 401, 401, 200]) {
+        fake.on('GET', '/', { status, body: {} });
+        outcomes.push((await client.verify(id)).reply.status);
+      }
+      expect(outcomes).toEqual(['healthy', 'healthy', 'unhealthy', 'unhealthy', 'healthy']);
+      const changes: { data: Record<string, unknown> }[] = await db.query(
+        `SELECT data FROM events WHERE tenant_id = $1 AND type = 'integration.health_changed' ORDER BY seq`,
+        [client.tenant],
+      );
+      expect(changes.map((c) => c.data)).toEqual([
+        { integrationId: id, previousStatus: 'unknown', status: 'healthy', errorCode: null },
+        { integrationId: id, previousStatus: 'healthy', status: 'unhealthy', errorCode: 'AUTH_FAILED' },
+        { integrationId: id, previousStatus: 'unhealthy', status: 'healthy', errorCode: null },
+      ]);
+      expect((await client.auditEvents()).filter((e) => e.action === 'integration.verified' && e.resourceId === id)).toHaveLength(5);
+      expect((await client.getIntegrationRaw(id)).headers.etag).toBe(etag);
+      // The write commits asynchronously for its own transaction only: every pooled session is back to the default.
+      const settings = await Promise.all(Array.from({ length: 10 }, () => db.query(`SHOW synchronous_commit`)));
+      expect(new Set(settings.map(([row]: { synchronous_commit: string }[]) => row.synchronous_commit))).toEqual(new Set(['on']));
     });
 
     it(':testConfig checks for real, stores no integration and writes integration.tested', async () => {

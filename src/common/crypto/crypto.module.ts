@@ -16,7 +16,7 @@ import { SIGNER } from './signer';
       inject: [APP_CONFIG, DataSource],
       useFactory: (config: AppConfig, dataSource: DataSource) => {
         if (!config.encryptionKeys) throw new Error('ENCRYPTION_KEYS is not configured');
-        return new CryptoService(parseKeyring(config.encryptionKeys), new PgTenantKeyStore(dataSource));
+        return new CryptoService(parseKeyring(config.encryptionKeys), new PgTenantKeyStore(dataSource), { cacheSize: config.dataKeyCacheSize });
       },
     },
     { provide: SIGNER, useExisting: CRYPTO },

@@ -34,7 +34,8 @@ interface DataKey {
 }
 
 const DATA_KEY_BYTES = 32;
-const DEFAULT_CACHE_SIZE = 512;
+/** About 2.5 MB of keys and bookkeeping: every tenant of a large instance stays one map lookup from its key. */
+const DEFAULT_CACHE_SIZE = 10_000;
 /** How long an instance keeps encrypting under the active key it last read; a data-key rotation by another process is seen within this time. */
 const ACTIVE_KEY_TTL_MS = 30_000;
 const SIGN_SALT = Buffer.from('switchboard/v1/sign', 'utf8');

@@ -163,7 +163,9 @@ async function sendHop(
     const body = await readCapped(res.body, maxResponseBytes);
     return { kind: 'final', response: { status: res.statusCode, headers: res.headers, body } };
   } finally {
-    await client.destroy();
+    // Not awaited: the reply is complete, and waiting for the socket's close event
+    // only delayed the caller. Errors from a socket already gone mean nothing here.
+    client.destroy().catch(() => undefined);
   }
 }
 

@@ -4,6 +4,6 @@ export { OutboundPolicy } from './outbound-policy';
 export type { Lookup, OutboundPolicyOptions, ResolvedAddress } from './outbound-policy';
 export { outboundRequest } from './http-client';
 export type { OutboundRequest, OutboundResponse } from './http-client';
-export { REDACTED, scrubDeep, scrubText } from './scrub';
+export { createScrubber, REDACTED, scrubDeep, scrubText, type Scrubber } from './scrub';
 export { classifyAddress, parseHost } from './address';
 export type { BlockReason, ParsedHost } from './address';

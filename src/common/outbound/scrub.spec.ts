@@ -1,4 +1,4 @@
-import { REDACTED, scrubDeep, scrubText } from './scrub';
+import { createScrubber, REDACTED, scrubDeep, scrubText } from './scrub';
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 const b64url = (text: string): string => Buffer.from(text).toString('base64url');
@@ -99,5 +99,29 @@ describe('scrubDeep', () => {
     expect(output.self).toBe(output);
     expect(output.when).toEqual(when);
     expect(output.when).not.toBe(when);
+  });
+});
+
+describe('createScrubber', () => {
+  const secrets = ['sk_live_4242', { user: 'svc-admin', password: 'pa55-word' }];
+
+  it('scrubs text and whole values with one set of secrets, exactly as the one-off forms do', () => {
+    const scrubber = createScrubber(secrets);
+    const message = `401 for ${b64('svc-admin:pa55-word')} using sk_live_4242 (${hex('pa55-word')})`;
+    const details = { echoed: { 'sk_live_4242': ['pa55-word', 7] }, url: 'http://127.0.0.1/x' };
+    expect(scrubber.text(message)).toBe(scrubText(message, secrets));
+    expect(scrubber.text(message)).not.toMatch(/sk_live|pa55|c3ZjLWFkbWlu/);
+    expect(scrubber.deep(details)).toEqual(scrubDeep(details, secrets));
+    expect(scrubber.deep(details)).toEqual({ echoed: { [REDACTED]: [REDACTED, 7] }, url: 'http://127.0.0.1/x' });
+  });
+
+  it('keeps working across many calls (the compiled pattern is global, so its lastIndex must not leak between calls)', () => {
+    const scrubber = createScrubber(['tok-12345']);
+    for (let i = 0; i < 5; i++) expect(scrubber.text(`a tok-12345 b tok-12345 ${i}`)).toBe(`a ${REDACTED} b ${REDACTED} ${i}`);
+  });
+
+  it('leaves text alone when there is no secret', () => {
+    expect(createScrubber([]).text('nothing secret here')).toBe('nothing secret here');
+    expect(createScrubber([null, '']).deep({ a: 'b' })).toEqual({ a: 'b' });
   });
 });

@@ -74,37 +74,59 @@ function apply(text: string, matcher: RegExp | null): string {
   return matcher === null ? text : text.replace(matcher, () => REDACTED);
 }
 
-/**
- * Replaces every occurrence of each secret with ***REDACTED***: as given, and
- * its base64, base64url, hex, URL-encoded and JSON-escaped forms, plus the
- * base64 of "a:b" for every two secrets a and b (an HTTP Basic header).
- */
-export function scrubText(text: string, secrets: readonly unknown[]): string {
-  return apply(text, buildMatcher(secrets));
+export interface Scrubber {
+  /** The text with every secret replaced by ***REDACTED***. */
+  text(text: string): string;
+  /** A deep copy of a JSON-ish value with every string scrubbed, keys included. */
+  deep<T>(value: T): T;
 }
 
-/** Deep-copies a JSON-ish value, scrubbing every string in it, keys included. */
-export function scrubDeep<T>(value: T, secrets: readonly unknown[]): T {
-  const matcher = buildMatcher(secrets);
-  const copies = new WeakMap<object, unknown>();
-
-  const walk = (node: unknown): unknown => {
-    if (typeof node === 'string') return apply(node, matcher);
-    if (node instanceof Date) return new Date(node.getTime());
-    if (!Array.isArray(node) && !isPlainObject(node)) return node;
-    const known = copies.get(node);
-    if (known !== undefined) return known;
-    if (Array.isArray(node)) {
-      const copy: unknown[] = [];
-      copies.set(node, copy);
-      for (const item of node) copy.push(walk(item));
-      return copy;
-    }
-    const copy: Record<string, unknown> = Object.getPrototypeOf(node) === null ? Object.create(null) : {};
-    copies.set(node, copy);
-    for (const [key, item] of Object.entries(node)) copy[apply(key, matcher)] = walk(item);
-    return copy;
+/**
+ * A scrubber for one set of secrets: it replaces every occurrence of each secret
+ * with ***REDACTED***, as given and in its base64, base64url, hex, URL-encoded and
+ * JSON-escaped forms, plus the base64 of "a:b" for every two secrets a and b (an
+ * HTTP Basic header). The pattern is compiled once, on the first string that needs
+ * it: a check whose outcome holds no text compiles nothing.
+ */
+export function createScrubber(secrets: readonly unknown[]): Scrubber {
+  let matcher: RegExp | null | undefined;
+  const scrub = (text: string): string => {
+    if (text.length === 0) return text;
+    if (matcher === undefined) matcher = buildMatcher(secrets);
+    return apply(text, matcher);
   };
 
-  return walk(value) as T;
+  const deep = <T>(value: T): T => {
+    const copies = new WeakMap<object, unknown>();
+    const walk = (node: unknown): unknown => {
+      if (typeof node === 'string') return scrub(node);
+      if (node instanceof Date) return new Date(node.getTime());
+      if (!Array.isArray(node) && !isPlainObject(node)) return node;
+      const known = copies.get(node);
+      if (known !== undefined) return known;
+      if (Array.isArray(node)) {
+        const copy: unknown[] = [];
+        copies.set(node, copy);
+        for (const item of node) copy.push(walk(item));
+        return copy;
+      }
+      const copy: Record<string, unknown> = Object.getPrototypeOf(node) === null ? Object.create(null) : {};
+      copies.set(node, copy);
+      for (const [key, item] of Object.entries(node)) copy[scrub(key)] = walk(item);
+      return copy;
+    };
+    return walk(value) as T;
+  };
+
+  return { text: scrub, deep };
+}
+
+/** One-off form of `createScrubber(secrets).text(text)`. */
+export function scrubText(text: string, secrets: readonly unknown[]): string {
+  return createScrubber(secrets).text(text);
+}
+
+/** One-off form of `createScrubber(secrets).deep(value)`. */
+export function scrubDeep<T>(value: T, secrets: readonly unknown[]): T {
+  return createScrubber(secrets).deep(value);
 }
