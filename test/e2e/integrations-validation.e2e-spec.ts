@@ -106,6 +106,25 @@ describe('integrations validation', () => {
       await expectProblem(httpIntegration({ type: 'CUSTOM', configMetadata: null }), 400, 'configMetadata');
     });
 
+    // PostgreSQL cannot store NUL in text or jsonb; the create statement runs on the pool directly (PreparedSql), found by the fuzzer as a 500.
+    it.each([
+      ['displayName', { displayName: 'nul\u0000byte' }],
+      ['description', { description: 'a\u0000b' }],
+    ])('refuses a NUL character in %s with 400 and stores nothing', async (_what, override) => {
+      const payload = httpIntegration({ id: `nul-${Object.keys(override)[0]}`, ...override });
+      const res = await create(payload);
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect((await api('GET', `/v1/tenants/${tenant}/integrations/${payload.id}`, { token: editor })).status).toBe(404);
+    });
+
+    it('refuses a NUL character in a PATCH with 400 and changes nothing', async () => {
+      const created = await create(httpIntegration({ id: 'nul-patch' }));
+      const res = await api('PATCH', `/v1/tenants/${tenant}/integrations/nul-patch`, { token: editor, payload: { displayName: 'a\u0000b' } });
+      expect(res.status).toBe(400);
+      expect((await api('GET', `/v1/tenants/${tenant}/integrations/nul-patch`, { token: editor })).json.etag).toBe(created.json.etag);
+    });
+
     // class-validator's @ValidateNested accepts an empty array for a nested object: found by the hostile-input fuzzer as a 500.
     it.each([
       ['an empty array', []],

@@ -1,6 +1,7 @@
 import { BadRequestException, ForbiddenException, HttpException, InternalServerErrorException, NotFoundException, type Logger } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DatabaseError } from 'pg';
 import { QueryFailedError } from 'typeorm';
 import { isDatabaseUnavailable, sendProblem, toProblem } from './problem-details.filter';
 import { Problems, PROBLEM_TYPE_BASE } from './problem';
@@ -104,6 +105,12 @@ describe('toProblem', () => {
   it.each(['22021', '22P05'])('maps a NUL character PostgreSQL cannot store (%s) to 400', (code) => {
     const wrapped = new QueryFailedError('INSERT INTO tenants ...', [], pgError(code, 'invalid byte sequence'));
     expect(toProblem(wrapped)).toMatchObject({ status: 400 });
+  });
+
+  it.each(['22021', '22P05'])('maps the same NUL refusal (%s) from a statement sent on the pool directly (pg DatabaseError) to 400', (code) => {
+    const error = new DatabaseError('invalid byte sequence for encoding "UTF8": 0x00', 0, 'error');
+    error.code = code;
+    expect(toProblem(error)).toMatchObject({ status: 400, type: 'invalid-request' });
   });
 
   it('maps an unknown error to a generic 500 that keeps the cause for the log only', () => {

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DatabaseError } from 'pg';
 import { QueryFailedError } from 'typeorm';
 import { PROBLEM_TYPE_BASE, ProblemException, type ProblemInit } from './problem';
 
@@ -72,10 +73,22 @@ export function toProblem(exception: unknown): ProblemInit & { cause?: unknown }
     return { status: 503, type: 'dependency-unavailable', title: 'Service unavailable', detail: 'The database is unavailable; retry shortly.', headers: { 'Retry-After': '5' } };
   }
   // 22021 (NUL in a text column) and 22P05 (NUL in jsonb): input PostgreSQL cannot store, not a server fault.
-  if (exception instanceof QueryFailedError && ['22021', '22P05'].includes((exception as { driverError?: { code?: string } }).driverError?.code ?? '')) {
+  if (UNSTORABLE_INPUT.has(sqlState(exception) ?? '')) {
     return { status: 400, type: 'invalid-request', title: 'Invalid request', detail: 'The request contains characters that cannot be stored (such as NUL).' };
   }
   return { status: 500, type: 'internal', title: 'Internal server error', detail: 'An unexpected error occurred; it has been logged with this request id.', cause: exception };
+}
+
+const UNSTORABLE_INPUT = new Set(['22021', '22P05']);
+
+/**
+ * The SQLSTATE of a database error: TypeORM wraps pg's error in a QueryFailedError,
+ * while statements sent on the pool directly (PreparedSql) throw pg's DatabaseError.
+ */
+function sqlState(exception: unknown): string | undefined {
+  if (exception instanceof QueryFailedError) return (exception as { driverError?: { code?: string } }).driverError?.code;
+  if (exception instanceof DatabaseError) return exception.code;
+  return undefined;
 }
 
 function fromFastifyError(status: number, code: string): ProblemInit {
