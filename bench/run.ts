@@ -8,13 +8,15 @@
  *   --duration S       seconds per measured run (default 20)
  *   --warmup S         seconds of warm-up before each measured run (default 3)
  *   --connections N    concurrent connections (default 50)
- *   --slices N         cut each measured run into N alternating slices, A B B A … (default 4)
+ *   --rounds N         measure each scenario in N rounds, A B, B A, A B …; every goal is judged on
+ *                      the median of the N per-round results (default 3; --smoke 1)
  *   --startups N       start the service N times to time start-up; the median is reported (default 3)
  *   --reuse            keep the seeded database if it has the same shape (default: drop and re-seed)
  *   --scenarios a,b    only these: get, list, list-deep, create, patch, verify
  *   --service-only     do not run the baseline
  *   --cpu-prof         run the service under `node --cpu-prof` and summarize its self time
  *   --service-env K=V  set or override one variable of the service's environment (repeatable), for experiments
+ *   --node-flags "…"   the service's node flags instead of those of package.json's start:prod, for experiments
  *   --out FILE         where to write the JSON (default bench/results/<timestamp>.json)
  *
  * DATABASE_URL names the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres);
@@ -22,7 +24,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,8 +60,8 @@ interface Options {
   duration: number;
   warmup: number;
   connections: number;
-  /** The measured time of each target is cut into this many slices, run A B B A …, so background load drifts over both alike. */
-  slices: number;
+  /** Each scenario is measured in this many rounds, ordered A B, B A, A B …, so background load drifts over both alike; goals use the median round. */
+  rounds: number;
   /** How many times the service is started to time its start-up (the last one is benchmarked). */
   startups: number;
   reuse: boolean;
@@ -68,6 +70,8 @@ interface Options {
   cpuProf: boolean;
   /** Extra or overriding environment of the service, for experiments (LOG_LEVEL=warn …). */
   serviceEnv: Record<string, string>;
+  /** node flags the service runs with: by default the ones `npm run start:prod` gives it. */
+  nodeFlags: string[];
   out: string | null;
   serverUrl: string;
 }
@@ -81,13 +85,14 @@ function parseOptions(): Options {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       connections: { type: 'string' },
-      slices: { type: 'string' },
+      rounds: { type: 'string' },
       startups: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       'service-only': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'service-env': { type: 'string', multiple: true },
+      'node-flags': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -95,7 +100,7 @@ function parseOptions(): Options {
     allowPositionals: false,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--smoke] [--scale N] [--duration S] [--warmup S] [--connections N] [--slices N] [--startups N] [--reuse] [--scenarios get,list,list-deep,create,patch,verify] [--service-only] [--cpu-prof] [--service-env K=V] [--out FILE]\n');
+    process.stdout.write('usage: npm run bench -- [--smoke] [--scale N] [--duration S] [--warmup S] [--connections N] [--rounds N] [--startups N] [--reuse] [--scenarios get,list,list-deep,create,patch,verify] [--service-only] [--cpu-prof] [--service-env K=V] [--node-flags "..."] [--out FILE]\n');
     process.exit(0);
   }
   const smoke = values.smoke === true;
@@ -116,7 +121,7 @@ function parseOptions(): Options {
     duration: number('duration', values.duration, smoke ? 2 : 20, 1),
     warmup: number('warmup', values.warmup, smoke ? 0 : 3, 0),
     connections: Math.floor(number('connections', values.connections, smoke ? 10 : 50, 1)),
-    slices: Math.floor(number('slices', values.slices, smoke ? 1 : 4, 1)),
+    rounds: Math.floor(number('rounds', values.rounds, smoke ? 1 : 3, 1)),
     startups: Math.floor(number('startups', values.startups, smoke ? 1 : 3, 1)),
     reuse: values.reuse === true,
     scenarios: scenarios as ScenarioKey[],
@@ -129,9 +134,17 @@ function parseOptions(): Options {
         return [pair.slice(0, at), pair.slice(at + 1)];
       }),
     ),
+    nodeFlags: values['node-flags'] === undefined ? productionNodeFlags() : values['node-flags'].split(/\s+/).filter(Boolean),
     out: values.out ?? null,
     serverUrl: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
   };
+}
+
+/** The node flags of package.json's start:prod (the V8 heap settings production runs with): one place for both. */
+function productionNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = (scripts['start:prod'] ?? '').split(/\s+/);
+  return words.slice(words.indexOf('node') + 1).filter((w) => w.startsWith('--'));
 }
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -156,7 +169,12 @@ interface ScenarioResult {
   baseline: LoadStats | null;
   /** :verifyConfig only: the fake upstream called directly, measured alongside. */
   fake?: LoadStats;
+  /** The median of the per-round ratios (service req/s ÷ baseline req/s in the same round). */
   ratio: number | null;
+  /** Each round's ratio, in the order measured. */
+  roundRatios: number[] | null;
+  /** Each round's service p99 (ms); the p99 goal uses their median. */
+  roundServiceP99: number[] | null;
   /** Baseline CPU per request ÷ service CPU per request: the throughput ratio the two would have on an otherwise idle CPU. */
   cpuRatio: number | null;
   /** The service's own memory gauges after the scenario (from /metrics). */
@@ -222,6 +240,8 @@ async function main(): Promise<number> {
   const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
   let verify: Record<string, unknown> | null = null;
   const serial: Record<string, SerialStats> = {};
+  /** Each round's unloaded p50 (ms) per target. */
+  const serialRounds: Record<string, number[]> = {};
   let profile: ProfileSummary | null = null;
   let peakRssMb = 0;
   const serviceLog = join(work, 'service.log');
@@ -241,7 +261,7 @@ async function main(): Promise<number> {
 
     // 4. The service, built, as production runs it; start-up is timed from spawn to the first 200 on /readyz.
     const servicePort = await freePort();
-    const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '-r', join(ROOT, 'bench/lib/exit-on-sigterm.js')] : [];
+    const profileArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '-r', join(ROOT, 'bench/lib/exit-on-sigterm.js')] : [];
     const serviceEnv: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       NODE_ENV: 'production',
@@ -261,7 +281,7 @@ async function main(): Promise<number> {
     for (let attempt = 1; attempt <= opts.startups; attempt += 1) {
       const last = attempt === opts.startups;
       const spawnedAt = performance.now();
-      const child = spawnLogged(process.execPath, [...(last ? nodeArgs : []), 'dist/main.js'], serviceEnv, ROOT, serviceLog);
+      const child = spawnLogged(process.execPath, [...opts.nodeFlags, ...(last ? profileArgs : []), 'dist/main.js'], serviceEnv, ROOT, serviceLog);
       children.push(child);
       await waitForReady(child, servicePort, 60_000, serviceLog);
       startups.push(Math.round(performance.now() - spawnedAt));
@@ -275,7 +295,7 @@ async function main(): Promise<number> {
     startupMs = median(startups);
     memory = sampleMemory(serviceChild.pid ?? 0);
     rssAtReadyMb = rssMb(serviceChild);
-    log(`service ready on 127.0.0.1:${servicePort}; start-up ${startups.join(', ')} ms (log: ${serviceLog})`);
+    log(`service ready on 127.0.0.1:${servicePort} (node ${opts.nodeFlags.join(' ') || 'without flags'}); start-up ${startups.join(', ')} ms (log: ${serviceLog})`);
 
     // 5. The baseline.
     const service: Target = { name: 'service', port: servicePort, pid: serviceChild.pid };
@@ -416,7 +436,7 @@ async function main(): Promise<number> {
 
     for (const scenario of scenarios) {
       if (!opts.scenarios.includes(scenario.key)) continue;
-      const stats = await measure(scenario.arms, opts);
+      const { merged: stats, rounds } = await measure(scenario.arms, opts);
       const heap = await serviceHeap(servicePort);
       for (const [name, s] of Object.entries(stats)) {
         if (name === 'service') s.serviceRssMb = rssMb(serviceChild);
@@ -424,12 +444,15 @@ async function main(): Promise<number> {
       }
       const s = stats.service ?? null;
       const b = stats.baseline ?? null;
+      const roundRatios = rounds.service && rounds.baseline ? rounds.service.map((r, i) => round3(r.rps / (rounds.baseline?.[i]?.rps || Number.NaN))) : null;
       const result: ScenarioResult = {
         key: scenario.key,
         title: scenario.title,
         service: s,
         baseline: b,
-        ratio: s && b && b.rps > 0 ? s.rps / b.rps : null,
+        ratio: roundRatios && roundRatios.every(Number.isFinite) ? median(roundRatios) : null,
+        roundRatios,
+        roundServiceP99: rounds.service?.map((r) => r.p99) ?? null,
         cpuRatio: s?.cpuMsPerRequest && b?.cpuMsPerRequest ? b.cpuMsPerRequest / s.cpuMsPerRequest : null,
         serviceMemory: heap,
       };
@@ -440,7 +463,7 @@ async function main(): Promise<number> {
       results.push(result);
     }
 
-    // Unloaded latency (1 connection, alternating slices): GET on both targets; :verifyConfig and the fake it calls.
+    // Unloaded latency (1 connection, alternating rounds): GET on both targets; :verifyConfig and the fake it calls.
     const serialSeconds = opts.smoke ? 0.5 : 6;
     const serialPairs: [string, Target, () => Call][][] = [];
     if (opts.scenarios.includes('get')) serialPairs.push(targets.map((t) => [`get-${t.name}`, t, getCall]));
@@ -452,16 +475,24 @@ async function main(): Promise<number> {
     }
     for (const pair of serialPairs) {
       const parts = new Map<string, { times: number[]; non2xx: number }[]>(pair.map(([name]) => [name, []]));
-      for (let slice = 0; slice < opts.slices; slice += 1) {
-        const order = slice % 2 === 0 ? pair : [...pair].reverse();
-        for (const [name, target, next] of order) parts.get(name)?.push(await serialTimes(target.port, serialSeconds / opts.slices, next));
+      for (let round = 0; round < opts.rounds; round += 1) {
+        const order = round % 2 === 0 ? pair : [...pair].reverse();
+        for (const [name, target, next] of order) parts.get(name)?.push(await serialTimes(target.port, serialSeconds / opts.rounds, next));
       }
-      for (const [name, p] of parts) serial[name] = serialStats(p);
+      for (const [name, p] of parts) {
+        serial[name] = serialStats(p);
+        serialRounds[name] = p.map((one) => serialStats([one]).p50);
+      }
     }
     const verifyResult = results.find((r) => r.key === 'verify');
     if (verifyResult?.service && verifyResult.fake && serial['verify-service'] && serial['fake-upstream']) {
+      // The same round's difference, so drift between rounds cancels; the goal uses the median round.
+      const fakeRounds = serialRounds['fake-upstream'] ?? [];
+      const overheadRoundsMs = (serialRounds['verify-service'] ?? []).map((p50, i) => round3(p50 - (fakeRounds[i] ?? Number.NaN)));
       verify = {
-        overheadSerialP50Ms: round3(serial['verify-service'].p50 - serial['fake-upstream'].p50),
+        overheadSerialP50Ms: median(overheadRoundsMs),
+        overheadRoundsMs,
+        overheadPooledP50Ms: round3(serial['verify-service'].p50 - serial['fake-upstream'].p50),
         overheadLoadedP50Ms: round3(verifyResult.service.p50 - verifyResult.fake.p50),
         serialService: serial['verify-service'],
         serialFake: serial['fake-upstream'],
@@ -542,28 +573,34 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Runs every arm for warm-up, then for the measured time in slices ordered A B, B A, A B …; merges each arm's slices. */
-async function measure(arms: Arm[], opts: Options): Promise<Partial<Record<Target['name'], LoadStats>>> {
+type ByTarget<T> = Partial<Record<Target['name'], T>>;
+
+/** Runs every arm for warm-up, then `rounds` times ordered A B, B A, A B …; returns each arm's rounds and their merge. */
+async function measure(arms: Arm[], opts: Options): Promise<{ merged: ByTarget<LoadStats>; rounds: ByTarget<LoadStats[]> }> {
   const runs = new Map<Arm, LoadRun[]>(arms.map((arm) => [arm, []]));
   for (const arm of arms) {
     await arm.prepare?.();
     if (opts.warmup > 0) await runLoad({ port: arm.target.port, connections: opts.connections, seconds: opts.warmup, requests: arm.requests() });
   }
-  const sliceSeconds = opts.duration / opts.slices;
-  for (let slice = 0; slice < opts.slices; slice += 1) {
-    for (const arm of slice % 2 === 0 ? arms : [...arms].reverse()) {
+  for (let round = 0; round < opts.rounds; round += 1) {
+    for (const arm of round % 2 === 0 ? arms : [...arms].reverse()) {
       await arm.prepare?.();
-      const run = await runLoad({ port: arm.target.port, pid: arm.target.pid, connections: opts.connections, seconds: sliceSeconds, requests: arm.requests() });
+      const run = await runLoad({ port: arm.target.port, pid: arm.target.pid, connections: opts.connections, seconds: opts.duration, requests: arm.requests() });
       runs.get(arm)?.push(run);
-      if (arm.target.name === 'service' && opts.slices > 1) {
-        log(`  slice ${slice + 1}/${opts.slices} service: ${(run.ok / run.seconds).toFixed(0)} req/s, RSS ${rssOf(arm.target.pid)} MB, ${await serviceHeap(arm.target.port)}`);
+      if (opts.rounds > 1) {
+        const memory = arm.target.name === 'service' ? `, RSS ${rssOf(arm.target.pid)} MB, ${await serviceHeap(arm.target.port)}` : '';
+        log(`  round ${round + 1}/${opts.rounds} ${arm.target.name}: ${(run.ok / run.seconds).toFixed(0)} req/s${memory}`);
       }
       if (!opts.smoke) await sleep(250);
     }
   }
-  const out: Partial<Record<Target['name'], LoadStats>> = {};
-  for (const [arm, r] of runs) out[arm.target.name] = mergeRuns(r);
-  return out;
+  const merged: ByTarget<LoadStats> = {};
+  const rounds: ByTarget<LoadStats[]> = {};
+  for (const [arm, r] of runs) {
+    merged[arm.target.name] = mergeRuns(r);
+    rounds[arm.target.name] = r.map((one) => mergeRuns([one]));
+  }
+  return { merged, rounds };
 }
 
 function median(values: number[]): number {
@@ -649,19 +686,21 @@ function evaluateGoals(results: ScenarioResult[], verify: Record<string, unknown
   const pct = (r: number | null | undefined) => (r === null || r === undefined ? 'n/a' : `${(r * 100).toFixed(0)}%`);
   const ratioGoal = (key: ScenarioKey, label: string, min: number): Goal => {
     const r = by(key);
-    return { goal: `${label} ≥ ${min * 100}% of baseline`, measured: pct(r?.ratio), met: r?.ratio === null || r?.ratio === undefined ? null : r.ratio >= min };
+    return { goal: `${label} ≥ ${min * 100}% of baseline (median round)`, measured: `${pct(r?.ratio)}${r?.roundRatios && r.roundRatios.length > 1 ? ` (rounds ${r.roundRatios.map(pct).join(', ')})` : ''}`, met: r?.ratio === null || r?.ratio === undefined ? null : r.ratio >= min };
   };
   const get = by('get');
+  const getP99 = get?.roundServiceP99?.length ? median(get.roundServiceP99) : null;
   const goals: Goal[] = [
     ratioGoal('get', 'GET integration', 0.7),
-    { goal: 'GET integration p99 ≤ 25 ms', measured: get?.service ? `${get.service.p99} ms` : 'n/a', met: get?.service ? get.service.p99 <= 25 : null },
+    { goal: 'GET integration p99 ≤ 25 ms (median round)', measured: getP99 === null ? 'n/a' : `${getP99} ms`, met: getP99 === null ? null : getP99 <= 25 },
     ratioGoal('list', 'list page 1', 0.6),
     ratioGoal('list-deep', 'list deep page', 0.6),
     ratioGoal('create', 'create', 0.5),
     ratioGoal('patch', 'PATCH', 0.5),
   ];
   const overhead = verify ? (verify.overheadSerialP50Ms as number) : null;
-  goals.push({ goal: 'verify overhead ≤ 2 ms p50 (1 connection)', measured: overhead === null ? 'n/a' : `${overhead} ms`, met: overhead === null ? null : overhead <= 2 });
+  const overheadRounds = verify ? (verify.overheadRoundsMs as number[]) : [];
+  goals.push({ goal: 'verify overhead ≤ 2 ms p50 (1 connection, median round)', measured: overhead === null ? 'n/a' : `${overhead} ms${overheadRounds.length > 1 ? ` (rounds ${overheadRounds.join(', ')})` : ''}`, met: overhead === null ? null : overhead <= 2 });
   goals.push({ goal: 'peak RSS ≤ 250 MB', measured: `${peakRssMb} MB`, met: peakRssMb > 0 ? peakRssMb <= 250 : null });
   goals.push({ goal: 'start-up ≤ 3 s', measured: `${(startupMs / 1000).toFixed(2)} s`, met: startupMs > 0 ? startupMs <= 3000 : null });
   return goals;
@@ -672,7 +711,7 @@ function ms(n: number): string {
 }
 
 function formatTable(results: ScenarioResult[], opts: Options): string {
-  const head = ['scenario', 'service req/s', 'p50 ms', 'p99 ms', 'errors/non-2xx', 'baseline req/s', 'b. p50', 'b. p99', 'service/baseline', 'CPU ms/req s. / b.', 'CPU ratio'];
+  const head = ['scenario', 'service req/s', 'p50 ms', 'p99 ms', 'errors/non-2xx', 'baseline req/s', 'b. p50', 'b. p99', 'service/baseline (median round)', 'rounds', 'CPU ms/req s. / b.', 'CPU ratio'];
   const rows = results.map((r) => [
     r.title,
     r.service ? r.service.rps.toFixed(0) : '—',
@@ -683,11 +722,12 @@ function formatTable(results: ScenarioResult[], opts: Options): string {
     r.baseline ? ms(r.baseline.p50) : '—',
     r.baseline ? ms(r.baseline.p99) : '—',
     r.ratio === null ? '—' : `${(r.ratio * 100).toFixed(0)}%`,
+    r.roundRatios ? r.roundRatios.map((x) => `${(x * 100).toFixed(0)}%`).join(' ') : '—',
     `${r.service?.cpuMsPerRequest ?? '—'} / ${r.baseline?.cpuMsPerRequest ?? '—'}`,
     r.cpuRatio === null ? '—' : `${(r.cpuRatio * 100).toFixed(0)}%`,
   ]);
   const lines = [
-    `${opts.connections} connections, ${opts.duration} s per run${opts.warmup > 0 ? ` after ${opts.warmup} s warm-up` : ', no warm-up'}`,
+    `${opts.connections} connections, ${opts.rounds} round${opts.rounds > 1 ? 's' : ''} of ${opts.duration} s per target${opts.warmup > 0 ? ` after ${opts.warmup} s warm-up` : ', no warm-up'}; req/s and latency over all rounds, ratios the median round`,
     '',
     `| ${head.join(' | ')} |`,
     `| ${head.map(() => '---').join(' | ')} |`,

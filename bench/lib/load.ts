@@ -16,8 +16,8 @@ export interface LoadStats {
   timeouts: number;
   statusCodes: Record<string, number>;
   seconds: number;
-  /** How many alternating slices the measured time was cut into. */
-  slices: number;
+  /** How many alternating rounds were merged. */
+  rounds: number;
   /** CPU time the target process spent per answered request, ms (user + system, from /proc): robust to background load, unlike req/s. */
   cpuMsPerRequest: number | null;
   /** The service's RSS right after its last slice (service runs only). */
@@ -66,7 +66,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRun> {
   return { ok: result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, statusCodes, seconds: result.duration, latencies, cpuMs: cpuBefore !== null && cpuAfter !== null ? cpuAfter - cpuBefore : null };
 }
 
-/** Adds up the slices of one target's measurement. */
+/** Adds up the rounds of one target's measurement. */
 export function mergeRuns(runs: LoadRun[]): LoadStats {
   const latencies = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
   const statusCodes: Record<string, number> = {};
@@ -88,7 +88,7 @@ export function mergeRuns(runs: LoadRun[]): LoadStats {
     timeouts: sum((r) => r.timeouts),
     statusCodes,
     seconds: Math.round(seconds * 100) / 100,
-    slices: runs.length,
+    rounds: runs.length,
     cpuMsPerRequest: cpu !== null && answered > 0 ? Math.round((cpu / answered) * 1000) / 1000 : null,
   };
 }
@@ -142,7 +142,7 @@ export interface SerialStats {
 /**
  * Unloaded latency: one keep-alive connection, one request at a time, for
  * `seconds`, timed with hrtime. This is what "overhead" means for a single
- * call. Returns every latency, so alternating slices can be merged.
+ * call. Returns every latency, so alternating rounds can be merged.
  */
 export async function serialTimes(port: number, seconds: number, next: () => Call): Promise<{ times: number[]; non2xx: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
