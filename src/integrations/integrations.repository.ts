@@ -127,16 +127,44 @@ export class IntegrationsRepository {
     );
   }
 
-  async update(m: EntityManager, tenantId: string, id: string, w: IntegrationWrite): Promise<IntegrationRow> {
-    const [rows]: [IntegrationRow[]] = await m.query(
-      // A new destination forgets the host key pinned at the old one (SET reads the row as it was).
-      `UPDATE integrations SET display_name = $3, description = $4, config_metadata = $5, parameters = $6, auth_method = $7, secrets = $8, tags = $9,
-              is_internal = $10, enabled = $11, etag = $12, destination_version = $13, modified_at = now(),
-              host_key = CASE WHEN destination_version = $13 THEN host_key ELSE NULL END
-        WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
-      [tenantId, id, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version],
-    );
-    return rows[0];
+  /**
+   * A PATCH in one statement: the row, its `integration.updated` audit event and outbox event,
+   * written only if the row is still the one the change was planned on (same etag, same secret
+   * blobs: key rotation re-encrypts secrets without a new etag). Returns null when it is not (or is
+   * gone), and writes nothing then. Outside a transaction (no `m`) it is one autocommit round trip
+   * on a prepared statement; inside one, after `lockById`, the condition holds by construction.
+   */
+  async updateIfUnchanged(
+    tenantId: string,
+    id: string,
+    expected: Pick<IntegrationRow, 'etag' | 'secrets'>,
+    w: IntegrationWrite,
+    audit: { eventId: string; actor: string; requestId: string | null; details: Record<string, unknown> },
+    outbox: { eventId: string; data: Record<string, unknown> },
+    m?: EntityManager,
+  ): Promise<IntegrationRow | null> {
+    const text = `WITH updated AS (
+         -- A new destination forgets the host key pinned at the old one (SET reads the row as it was).
+         UPDATE integrations SET display_name = $5, description = $6, config_metadata = $7, parameters = $8, auth_method = $9, secrets = $10, tags = $11,
+                is_internal = $12, enabled = $13, etag = $14, destination_version = $15, modified_at = now(),
+                host_key = CASE WHEN destination_version = $15 THEN host_key ELSE NULL END
+          WHERE tenant_id = $1 AND id = $2 AND etag = $3 AND secrets = $4::jsonb
+         RETURNING ${COLUMNS}
+       ), audited AS (
+         INSERT INTO audit_events (tenant_id, id, actor, action, resource_type, resource_id, outcome, request_id, details)
+         SELECT tenant_id, $16, $17, 'integration.updated', 'integration', id, 'success', $18, $19::jsonb FROM updated
+       ), announced AS (
+         INSERT INTO events (tenant_id, id, type, data)
+         SELECT tenant_id, $20, 'integration.updated', $21::jsonb FROM updated
+       )
+       SELECT * FROM updated`;
+    const values = [
+      tenantId, id, expected.etag, expected.secrets,
+      w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version,
+      audit.eventId, audit.actor, audit.requestId, audit.details, outbox.eventId, outbox.data,
+    ];
+    const rows: IntegrationRow[] = m ? await m.query(text, values) : await this.sql.query<IntegrationRow>('integrations.updateIfUnchanged', text, values);
+    return rows[0] ?? null;
   }
 
   async delete(m: EntityManager, tenantId: string, id: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { CRYPTO, type TenantCrypto } from '../common/crypto/crypto.tokens';
 import { assertIfMatch, newEtag } from '../common/http/etag';
@@ -187,7 +187,21 @@ export class IntegrationsService {
       const snapshot = await this.findOr404(tenantId, id);
       const sealed = await this.sealPatchValues(tenantId, id, dto, snapshot);
       try {
-        return await this.applyUpdate(ctx, tenantId, id, dto, ifMatch, sealed);
+        if (attempt === 1) {
+          // Optimistic first: planned on the snapshot and written only if the row is still that
+          // snapshot, in one statement (two round trips in all). If another write came in between,
+          // the change is planned again on the locked row, where If-Match is judged anew.
+          const row = await this.applyUpdate(ctx, tenantId, id, dto, ifMatch, sealed, snapshot);
+          if (row) return toIntegrationView(row, true);
+          continue;
+        }
+        const row = await this.dataSource.transaction(async (m) => {
+          const current = await this.integrations.lockById(m, tenantId, id);
+          if (!current) throw Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
+          return this.applyUpdate(ctx, tenantId, id, dto, ifMatch, sealed, current, m);
+        });
+        if (!row) throw new Error('the locked row changed under its lock');
+        return toIntegrationView(row, true);
       } catch (error) {
         if (!(error instanceof UnsealedValueError)) throw error;
         // Only a concurrent change of a value this request moves into the secrets gets here.
@@ -216,104 +230,119 @@ export class IntegrationsService {
     return sealed;
   }
 
-  private async applyUpdate(ctx: RequestContext, tenantId: string, id: string, dto: UpdateIntegrationDto, ifMatch: string | undefined, sealed: SealedValues): Promise<IntegrationView> {
-    return this.dataSource.transaction(async (m) => {
-      const current = await this.integrations.lockById(m, tenantId, id);
-      if (!current) throw Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
-      assertIfMatch(ifMatch, current.etag);
-      const connector = findConnector(current.connector);
-      const previousMetadata = effectiveMetadata(current.config_metadata, connector);
+  /**
+   * Plans the PATCH on `current` (validation, merge rules, destination rule) and writes it, with
+   * its audit and outbox events, if the row is still `current`: null when it is not. With `m`,
+   * `current` was read under the row lock in that transaction.
+   */
+  private async applyUpdate(
+    ctx: RequestContext,
+    tenantId: string,
+    id: string,
+    dto: UpdateIntegrationDto,
+    ifMatch: string | undefined,
+    sealed: SealedValues,
+    current: IntegrationRow,
+    m?: EntityManager,
+  ): Promise<IntegrationRow | null> {
+    assertIfMatch(ifMatch, current.etag);
+    const connector = findConnector(current.connector);
+    const previousMetadata = effectiveMetadata(current.config_metadata, connector);
 
-      // configMetadata is replaced whole; null drops a SYSTEM integration's override (back to the catalog's).
-      let storedMetadata = current.config_metadata;
-      const metadataReplaced = dto.configMetadata !== undefined;
-      if (dto.configMetadata === null) {
-        if (current.type === 'CUSTOM') throw Problems.validation([{ field: 'configMetadata', message: 'is required for a CUSTOM integration' }]);
-        storedMetadata = null;
-      } else if (dto.configMetadata !== undefined) {
-        storedMetadata = acceptConfigMetadata(dto.configMetadata);
+    // configMetadata is replaced whole; null drops a SYSTEM integration's override (back to the catalog's).
+    let storedMetadata = current.config_metadata;
+    const metadataReplaced = dto.configMetadata !== undefined;
+    if (dto.configMetadata === null) {
+      if (current.type === 'CUSTOM') throw Problems.validation([{ field: 'configMetadata', message: 'is required for a CUSTOM integration' }]);
+      storedMetadata = null;
+    } else if (dto.configMetadata !== undefined) {
+      storedMetadata = acceptConfigMetadata(dto.configMetadata);
+    }
+    const metadata = effectiveMetadata(storedMetadata, connector);
+    const authMethod = dto.authMethod === null ? null : (dto.authMethod ?? current.auth_method);
+    const auth = resolveAuth(metadata, authMethod, 'APPLICATION');
+
+    // Parameters: plain ones merge per key; secret ones follow the secret merge rules.
+    const secretNames = new Set(metadata.parametersMetadata.filter((p) => p.secret).map((p) => p.name));
+    const patchParams = dto.parameters ?? {};
+    const plainPatch: Record<string, unknown> = {};
+    const secretPatch: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(patchParams)) defineKey(secretNames.has(k) ? secretPatch : plainPatch, k, v);
+    const errors: FieldError[] = [];
+
+    // New metadata may change which parameters are secret. A plain value that becomes secret is
+    // encrypted (never dropped); a stored secret never becomes readable: it must be sent again or removed.
+    const storedSecretParams: Record<string, string> = { ...(current.secrets.parameters ?? {}) };
+    for (const name of Object.keys(storedSecretParams)) {
+      if (secretNames.has(name)) continue;
+      if (Object.hasOwn(plainPatch, name)) delete storedSecretParams[name];
+      else errors.push({ field: `parameters.${name}`, message: 'is stored as a secret but the configMetadata no longer marks it secret: send it again, or null to remove it' });
+    }
+    for (const name of secretNames) {
+      if (Object.hasOwn(current.parameters, name) && !Object.hasOwn(secretPatch, name)) defineKey(secretPatch, name, current.parameters[name]);
+    }
+    const plainParameters = mergePatch(current.parameters, plainPatch);
+    for (const name of secretNames) delete plainParameters[name];
+
+    // Only supplied values are checked, unless the metadata changed: then every kept value must fit it too.
+    const plainMetadata = metadata.parametersMetadata.filter((p) => !p.secret);
+    const plainToCheck = metadataReplaced ? plainParameters : Object.fromEntries(Object.entries(plainPatch).filter(([, v]) => v !== null));
+    errors.push(...validateParameters(plainMetadata, plainToCheck, { fieldPrefix: 'parameters', requireRequired: false }));
+    for (const p of plainMetadata) {
+      if (p.required && (plainParameters[p.name] === undefined || plainParameters[p.name] === null) && (p.defaultValue === null || p.defaultValue === undefined)) {
+        errors.push({ field: `parameters.${p.name}`, message: 'is required' });
       }
-      const metadata = effectiveMetadata(storedMetadata, connector);
-      const authMethod = dto.authMethod === null ? null : (dto.authMethod ?? current.auth_method);
-      const auth = resolveAuth(metadata, authMethod, 'APPLICATION');
+    }
+    const secretParamPreview = mergedPreview(Object.keys(storedSecretParams), secretPatch);
+    errors.push(...validateMergedValues(metadata.parametersMetadata.filter((p) => p.secret), stripRedacted(secretPatch), Object.keys(secretParamPreview), 'parameters', true));
 
-      // Parameters: plain ones merge per key; secret ones follow the secret merge rules.
-      const secretNames = new Set(metadata.parametersMetadata.filter((p) => p.secret).map((p) => p.name));
-      const patchParams = dto.parameters ?? {};
-      const plainPatch: Record<string, unknown> = {};
-      const secretPatch: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(patchParams)) defineKey(secretNames.has(k) ? secretPatch : plainPatch, k, v);
-      const errors: FieldError[] = [];
+    // Credentials belong to an auth method: stored ones the (new) method does not declare are dropped.
+    const credentialNames = new Set((auth?.parametersMetadata ?? []).map((p) => p.name));
+    const storedCredentials = Object.fromEntries(Object.entries(current.secrets.credentials ?? {}).filter(([k]) => credentialNames.has(k)));
+    const credentialPreview = mergedPreview(Object.keys(storedCredentials), dto.credentials);
+    if (auth) {
+      errors.push(...validateMergedValues(auth.parametersMetadata, stripRedacted(dto.credentials ?? {}), Object.keys(credentialPreview), 'credentials', true));
+    } else if (Object.keys(stripRedacted(dto.credentials ?? {})).length > 0) {
+      errors.push({ field: 'credentials', message: 'needs an authMethod' });
+    }
+    if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupeFieldErrors(errors));
 
-      // New metadata may change which parameters are secret. A plain value that becomes secret is
-      // encrypted (never dropped); a stored secret never becomes readable: it must be sent again or removed.
-      const storedSecretParams: Record<string, string> = { ...(current.secrets.parameters ?? {}) };
-      for (const name of Object.keys(storedSecretParams)) {
-        if (secretNames.has(name)) continue;
-        if (Object.hasOwn(plainPatch, name)) delete storedSecretParams[name];
-        else errors.push({ field: `parameters.${name}`, message: 'is stored as a secret but the configMetadata no longer marks it secret: send it again, or null to remove it' });
+    // Destination rule: stored secrets only ever go where they were saved for. Compared on effective
+    // values (defaults included), so new metadata defaults cannot move them either.
+    const before = applyDefaults(previousMetadata.parametersMetadata, current.parameters);
+    const after = applyDefaults(metadata.parametersMetadata, plainParameters);
+    const destinationChanged = destinationParameters(connector).some(
+      (name) => !sameJson(after[name], before[name]) || (secretNames.has(name) && Object.hasOwn(secretPatch, name) && secretPatch[name] !== null && secretPatch[name] !== REDACTED),
+    );
+    const encrypt = (group: SecretGroup) => async (key: string, value: unknown) => sealed.take(group, key, value);
+    const credentials = await mergeSecretGroup(storedCredentials, dto.credentials, encrypt('credentials'));
+    const headers = await mergeSecretGroup(current.secrets.headers, dto.headers, encrypt('headers'));
+    const secretParameters = await mergeSecretGroup(storedSecretParams, secretPatch, encrypt('parameters'));
+    let destinationVersion = current.destination_version;
+    if (destinationChanged) {
+      destinationVersion += 1;
+      if (hasAnySecret(current.secrets) && credentials.kept.length > 0) {
+        throw Problems.unprocessable(
+          'This change moves the integration to another destination: send the credentials again in the same request ("***REDACTED***" does not count).',
+          credentials.kept.map((k) => ({ field: `credentials.${k}`, message: 'must be sent again when the destination changes' })),
+        );
       }
-      for (const name of secretNames) {
-        if (Object.hasOwn(current.parameters, name) && !Object.hasOwn(secretPatch, name)) defineKey(secretPatch, name, current.parameters[name]);
+      if (hasAnySecret(current.secrets) && credentials.supplied.length === 0 && Object.keys(current.secrets.credentials ?? {}).length === 0 && (headers.kept.length > 0 || secretParameters.kept.length > 0)) {
+        throw Problems.unprocessable('This change moves the integration to another destination: send its secret headers and parameters again.', [
+          ...headers.kept.map((k) => ({ field: `headers.${k}`, message: 'must be sent again when the destination changes' })),
+          ...secretParameters.kept.map((k) => ({ field: `parameters.${k}`, message: 'must be sent again when the destination changes' })),
+        ]);
       }
-      const plainParameters = mergePatch(current.parameters, plainPatch);
-      for (const name of secretNames) delete plainParameters[name];
+      // Secret headers and parameters not sent again stay behind with the old destination.
+      for (const k of headers.kept) delete headers.blobs[k];
+      for (const k of secretParameters.kept) delete secretParameters.blobs[k];
+    }
 
-      // Only supplied values are checked, unless the metadata changed: then every kept value must fit it too.
-      const plainMetadata = metadata.parametersMetadata.filter((p) => !p.secret);
-      const plainToCheck = metadataReplaced ? plainParameters : Object.fromEntries(Object.entries(plainPatch).filter(([, v]) => v !== null));
-      errors.push(...validateParameters(plainMetadata, plainToCheck, { fieldPrefix: 'parameters', requireRequired: false }));
-      for (const p of plainMetadata) {
-        if (p.required && (plainParameters[p.name] === undefined || plainParameters[p.name] === null) && (p.defaultValue === null || p.defaultValue === undefined)) {
-          errors.push({ field: `parameters.${p.name}`, message: 'is required' });
-        }
-      }
-      const secretParamPreview = mergedPreview(Object.keys(storedSecretParams), secretPatch);
-      errors.push(...validateMergedValues(metadata.parametersMetadata.filter((p) => p.secret), stripRedacted(secretPatch), Object.keys(secretParamPreview), 'parameters', true));
-
-      // Credentials belong to an auth method: stored ones the (new) method does not declare are dropped.
-      const credentialNames = new Set((auth?.parametersMetadata ?? []).map((p) => p.name));
-      const storedCredentials = Object.fromEntries(Object.entries(current.secrets.credentials ?? {}).filter(([k]) => credentialNames.has(k)));
-      const credentialPreview = mergedPreview(Object.keys(storedCredentials), dto.credentials);
-      if (auth) {
-        errors.push(...validateMergedValues(auth.parametersMetadata, stripRedacted(dto.credentials ?? {}), Object.keys(credentialPreview), 'credentials', true));
-      } else if (Object.keys(stripRedacted(dto.credentials ?? {})).length > 0) {
-        errors.push({ field: 'credentials', message: 'needs an authMethod' });
-      }
-      if (errors.length) throw Problems.unprocessable('Some values do not fit this integration\'s configMetadata.', dedupeFieldErrors(errors));
-
-      // Destination rule: stored secrets only ever go where they were saved for. Compared on effective
-      // values (defaults included), so new metadata defaults cannot move them either.
-      const before = applyDefaults(previousMetadata.parametersMetadata, current.parameters);
-      const after = applyDefaults(metadata.parametersMetadata, plainParameters);
-      const destinationChanged = destinationParameters(connector).some(
-        (name) => !sameJson(after[name], before[name]) || (secretNames.has(name) && Object.hasOwn(secretPatch, name) && secretPatch[name] !== null && secretPatch[name] !== REDACTED),
-      );
-      const encrypt = (group: SecretGroup) => async (key: string, value: unknown) => sealed.take(group, key, value);
-      const credentials = await mergeSecretGroup(storedCredentials, dto.credentials, encrypt('credentials'));
-      const headers = await mergeSecretGroup(current.secrets.headers, dto.headers, encrypt('headers'));
-      const secretParameters = await mergeSecretGroup(storedSecretParams, secretPatch, encrypt('parameters'));
-      let destinationVersion = current.destination_version;
-      if (destinationChanged) {
-        destinationVersion += 1;
-        if (hasAnySecret(current.secrets) && credentials.kept.length > 0) {
-          throw Problems.unprocessable(
-            'This change moves the integration to another destination: send the credentials again in the same request ("***REDACTED***" does not count).',
-            credentials.kept.map((k) => ({ field: `credentials.${k}`, message: 'must be sent again when the destination changes' })),
-          );
-        }
-        if (hasAnySecret(current.secrets) && credentials.supplied.length === 0 && Object.keys(current.secrets.credentials ?? {}).length === 0 && (headers.kept.length > 0 || secretParameters.kept.length > 0)) {
-          throw Problems.unprocessable('This change moves the integration to another destination: send its secret headers and parameters again.', [
-            ...headers.kept.map((k) => ({ field: `headers.${k}`, message: 'must be sent again when the destination changes' })),
-            ...secretParameters.kept.map((k) => ({ field: `parameters.${k}`, message: 'must be sent again when the destination changes' })),
-          ]);
-        }
-        // Secret headers and parameters not sent again stay behind with the old destination.
-        for (const k of headers.kept) delete headers.blobs[k];
-        for (const k of secretParameters.kept) delete secretParameters.blobs[k];
-      }
-
-      const row = await this.integrations.update(m, tenantId, id, {
+    return this.integrations.updateIfUnchanged(
+      tenantId,
+      id,
+      current,
+      {
         display_name: dto.displayName ?? current.display_name,
         description: dto.description ?? current.description,
         config_metadata: storedMetadata,
@@ -325,11 +354,11 @@ export class IntegrationsService {
         enabled: dto.enabled ?? current.enabled,
         etag: newEtag(),
         destination_version: destinationVersion,
-      });
-      await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'integration.updated', resourceType: 'integration', resourceId: id, outcome: 'success', requestId: ctx.requestId, details: destinationChanged ? { destinationChanged: true } : {} });
-      await this.events.emit(m, tenantId, 'integration.updated', { integrationId: id, destinationChanged });
-      return toIntegrationView(row, true);
-    });
+      },
+      { eventId: newEventId(), actor: ctx.actor, requestId: ctx.requestId, details: destinationChanged ? { destinationChanged: true } : {} },
+      { eventId: newEventId(), data: { integrationId: id, destinationChanged } },
+      m,
+    );
   }
 
   async remove(ctx: RequestContext, tenantId: string, id: string, ifMatch: string | undefined): Promise<void> {

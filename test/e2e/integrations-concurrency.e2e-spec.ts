@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+import { IntegrationsRepository } from '../../src/integrations/integrations.repository';
 import { apiClient, createTenant, customMetadata, httpIntegration } from '../support/integrations-fixtures';
 import { startTestApp } from '../support/test-app';
 
@@ -57,6 +58,66 @@ describe('integrations under concurrency, with If-Match and Idempotency-Key', ()
     const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => api('PATCH', `/v1/tenants/${tenant}/integrations/x`, { token: editor, payload: { tags: [`t${i}`] } })));
     expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(new Set(replies.map((r) => r.json.etag)).size).toBe(10);
+  });
+
+  describe('a PATCH is written optimistically first, and planned again under the row lock when the row changed in between', () => {
+    /** Makes the next optimistic write find the row changed by `intrude` after the PATCH read it. */
+    function raceNextWrite(intrude: () => Promise<unknown>) {
+      const repository = app.get(IntegrationsRepository);
+      const original = repository.updateIfUnchanged.bind(repository);
+      const spy = jest.spyOn(repository, 'updateIfUnchanged').mockImplementationOnce(async (...args) => {
+        await intrude();
+        return original(...args);
+      });
+      return spy;
+    }
+    const updatedEvents = async (tenant: string) =>
+      (await db.query(`SELECT count(*)::int AS n FROM audit_events WHERE tenant_id = $1 AND action = 'integration.updated'`, [tenant]))[0].n as number;
+
+    afterEach(() => jest.restoreAllMocks());
+
+    it('keeps both changes when another write lands between its read and its write (no lost update, one audit event each)', async () => {
+      const { tenant, editor } = await createTenant(app);
+      await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload: httpIntegration({ id: 'x' }) });
+      const url = `/v1/tenants/${tenant}/integrations/x`;
+      const spy = raceNextWrite(() => api('PATCH', url, { token: editor, payload: { description: 'from the intruder' } }));
+      const res = await api('PATCH', url, { token: editor, payload: { displayName: 'From the racer' } });
+      expect(res.status).toBe(200);
+      await expect(spy.mock.results[0].value).resolves.toBeNull();
+      const read = await api('GET', url, { token: editor });
+      expect({ displayName: read.json.displayName, description: read.json.description, etag: read.json.etag }).toEqual({ displayName: 'From the racer', description: 'from the intruder', etag: res.json.etag });
+      expect(await updatedEvents(tenant)).toBe(2);
+    });
+
+    it('answers 412 when the If-Match it was sent with went stale between its read and its write, and writes nothing', async () => {
+      const { tenant, editor } = await createTenant(app);
+      const created = await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload: httpIntegration({ id: 'x' }) });
+      const url = `/v1/tenants/${tenant}/integrations/x`;
+      raceNextWrite(() => api('PATCH', url, { token: editor, payload: { description: 'from the intruder' } }));
+      const res = await api('PATCH', url, { token: editor, payload: { displayName: 'From the racer' }, headers: { 'if-match': `"${created.json.etag}"` } });
+      expect(res.status).toBe(412);
+      const read = await api('GET', url, { token: editor });
+      expect({ displayName: read.json.displayName, description: read.json.description }).toEqual({ displayName: created.json.displayName, description: 'from the intruder' });
+      expect(await updatedEvents(tenant)).toBe(1);
+    });
+
+    it('does not write back secret blobs that were re-encrypted in between (same etag, as key rotation does)', async () => {
+      const { tenant, editor } = await createTenant(app);
+      await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload: httpIntegration({ id: 'x', headers: { 'X-Kept': 'kept-value' } }) });
+      const [before] = await db.query(`SELECT etag, secrets FROM integrations WHERE tenant_id = $1 AND id = 'x'`, [tenant]);
+      // Stands in for keys:rotate, which rewrites only the secrets column under the row lock and keeps the etag.
+      const rotated = { ...before.secrets, headers: { 'X-Kept': 'stand-in-for-a-re-encrypted-blob' } };
+      const spy = raceNextWrite(() => db.query(`UPDATE integrations SET secrets = $3::jsonb WHERE tenant_id = $1 AND id = $2`, [tenant, 'x', rotated]));
+      const res = await api('PATCH', `/v1/tenants/${tenant}/integrations/x`, { token: editor, payload: { displayName: 'After rotation' } });
+      expect(res.status).toBe(200);
+      await expect(spy.mock.results[0].value).resolves.toBeNull();
+      expect(spy).toHaveBeenCalledTimes(2);
+      const [after] = await db.query(`SELECT etag, secrets FROM integrations WHERE tenant_id = $1 AND id = 'x'`, [tenant]);
+      expect(after.etag).not.toBe(before.etag);
+      // Planned again on the rotated row: the kept blob is the rotated one, not the snapshot's.
+      expect(after.secrets.headers).toEqual({ 'X-Kept': 'stand-in-for-a-re-encrypted-blob' });
+      expect(res.json.headers).toEqual({ 'X-Kept': '***REDACTED***' });
+    });
   });
 
   it('30 concurrent PATCHes that each send new credentials (more than the connection pool) all succeed, none 5xx', async () => {
