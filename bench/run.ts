@@ -16,7 +16,8 @@
  *   --service-only     do not run the baseline
  *   --cpu-prof         run the service under `node --cpu-prof` and summarize its self time
  *   --service-env K=V  set or override one variable of the service's environment (repeatable), for experiments
- *   --node-flags "…"   the service's node flags instead of those of package.json's start:prod, for experiments
+ *   --node-flags="…"   the service's node flags instead of those of package.json's start:prod, for experiments
+ *                      (with "=": the value starts with a dash)
  *   --out FILE         where to write the JSON (default bench/results/<timestamp>.json)
  *
  * DATABASE_URL names the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres);
@@ -100,7 +101,7 @@ function parseOptions(): Options {
     allowPositionals: false,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--smoke] [--scale N] [--duration S] [--warmup S] [--connections N] [--rounds N] [--startups N] [--reuse] [--scenarios get,list,list-deep,create,patch,verify] [--service-only] [--cpu-prof] [--service-env K=V] [--node-flags "..."] [--out FILE]\n');
+    process.stdout.write('usage: npm run bench -- [--smoke] [--scale N] [--duration S] [--warmup S] [--connections N] [--rounds N] [--startups N] [--reuse] [--scenarios get,list,list-deep,create,patch,verify] [--service-only] [--cpu-prof] [--service-env K=V] [--node-flags="..."] [--out FILE]\n');
     process.exit(0);
   }
   const smoke = values.smoke === true;
