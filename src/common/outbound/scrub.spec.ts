@@ -105,6 +105,20 @@ describe('scrubDeep', () => {
 describe('createScrubber', () => {
   const secrets = ['sk_live_4242', { user: 'svc-admin', password: 'pa55-word' }];
 
+  it('compiles its regular expression only for a text that holds a secret, and then only once', () => {
+    const compiled = jest.spyOn(globalThis, 'RegExp');
+    try {
+      const scrubber = createScrubber(secrets);
+      expect(scrubber.deep({ status: 200, url: 'http://127.0.0.1/health', note: 'all fine' })).toEqual({ status: 200, url: 'http://127.0.0.1/health', note: 'all fine' });
+      expect(compiled).not.toHaveBeenCalled();
+      expect(scrubber.text(`key=${encodeURIComponent('pa55-word')}`)).toBe(`key=${REDACTED}`);
+      expect(scrubber.text('again sk_live_4242')).toBe(`again ${REDACTED}`);
+      expect(compiled).toHaveBeenCalledTimes(1);
+    } finally {
+      compiled.mockRestore();
+    }
+  });
+
   it('scrubs text and whole values with one set of secrets, exactly as the one-off forms do', () => {
     const scrubber = createScrubber(secrets);
     const message = `401 for ${b64('svc-admin:pa55-word')} using sk_live_4242 (${hex('pa55-word')})`;

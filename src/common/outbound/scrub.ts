@@ -41,7 +41,14 @@ function encodedForms(secret: string): string[] {
   return forms;
 }
 
-function buildMatcher(secrets: readonly unknown[]): RegExp | null {
+interface Matcher {
+  /** Every form of every secret, longest first. */
+  forms: string[];
+  /** Compiled on the first text that holds one of the forms. */
+  pattern: RegExp | null;
+}
+
+function buildMatcher(secrets: readonly unknown[]): Matcher | null {
   const values = new Set<string>();
   collectSecrets(secrets, values, new WeakSet());
   if (values.size === 0) return null;
@@ -56,8 +63,8 @@ function buildMatcher(secrets: readonly unknown[]): RegExp | null {
   }
   // Longest first, in one pass: an alternation prefers the earlier branch, and
   // one pass never matches inside a marker it has just written.
-  const ordered = [...patterns].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
-  return new RegExp(ordered.map(escapeRegExp).join('|'), 'g');
+  const forms = [...patterns].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
+  return { forms, pattern: null };
 }
 
 function escapeRegExp(text: string): string {
@@ -70,8 +77,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function apply(text: string, matcher: RegExp | null): string {
-  return matcher === null ? text : text.replace(matcher, () => REDACTED);
+function apply(text: string, matcher: Matcher | null): string {
+  // Most texts (a healthy check's details) hold no secret: plain substring searches answer
+  // that without compiling the alternation, which costs more than the check's own parsing.
+  if (matcher === null || !matcher.forms.some((form) => text.includes(form))) return text;
+  matcher.pattern ??= new RegExp(matcher.forms.map(escapeRegExp).join('|'), 'g');
+  return text.replace(matcher.pattern, () => REDACTED);
 }
 
 export interface Scrubber {
@@ -86,10 +97,11 @@ export interface Scrubber {
  * with ***REDACTED***, as given and in its base64, base64url, hex, URL-encoded and
  * JSON-escaped forms, plus the base64 of "a:b" for every two secrets a and b (an
  * HTTP Basic header). The pattern is compiled once, on the first string that needs
- * it: a check whose outcome holds no text compiles nothing.
+ * it: a check whose outcome holds no text builds nothing, and the regular
+ * expression is compiled only once a text is found to hold a secret.
  */
 export function createScrubber(secrets: readonly unknown[]): Scrubber {
-  let matcher: RegExp | null | undefined;
+  let matcher: Matcher | null | undefined;
   const scrub = (text: string): string => {
     if (text.length === 0) return text;
     if (matcher === undefined) matcher = buildMatcher(secrets);
