@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { CRYPTO, type TenantCrypto } from '../../src/common/crypto/crypto.tokens';
 import { findConnector } from '../../src/connectors/catalog';
 import { apiClient, createTenant, customMetadata, httpIntegration } from '../support/integrations-fixtures';
 import { startTestApp } from '../support/test-app';
@@ -18,6 +19,24 @@ describe('integrations CRUD', () => {
   });
   afterAll(async () => {
     await app.close();
+  });
+
+  it('reads (GET, list, list FULL) without decrypting anything', async () => {
+    const { tenant, editor } = await createTenant(app);
+    const created = await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload: httpIntegration({ id: 'sealed', headers: { 'X-Extra': 'h' } }) });
+    expect(created.status).toBe(201);
+    const crypto = app.get<TenantCrypto>(CRYPTO);
+    const decrypt = jest.spyOn(crypto, 'decrypt');
+    try {
+      const one = await api('GET', `/v1/tenants/${tenant}/integrations/sealed`, { token: editor });
+      const page = await api('GET', `/v1/tenants/${tenant}/integrations`, { token: editor });
+      const full = await api('GET', `/v1/tenants/${tenant}/integrations?view=FULL`, { token: editor });
+      expect([one.status, page.status, full.status]).toEqual([200, 200, 200]);
+      expect(one.json.credentials).toEqual({ apiKey: REDACTED });
+      expect(decrypt).not.toHaveBeenCalled();
+    } finally {
+      decrypt.mockRestore();
+    }
   });
 
   it('creates with 201, echoes every field, redacts every secret and sends the ETag header', async () => {
