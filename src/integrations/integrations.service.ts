@@ -17,7 +17,7 @@ import { TenantsService } from '../tenants/tenants.service';
 import { CheckRunner, type CheckResult } from '../verification/check-runner.service';
 import type { CreateIntegrationDto, IntegrationListView, IntegrationView, ListIntegrationsQueryDto, UpdateIntegrationDto } from './dto/integration.dto';
 import { acceptConfigMetadata, effectiveMetadata, isSecretUnavailable, resolveAuth, SECRET_UNAVAILABLE, secretUnavailable, splitParameters, validateMergedValues } from './integration-config';
-import { IntegrationsRepository, type IntegrationRow } from './integrations.repository';
+import { IntegrationsRepository, type IntegrationRow, type IntegrationViewRow } from './integrations.repository';
 
 /** Parameters that say where credentials go, for every connector. */
 const COMMON_DESTINATIONS = ['baseUrl', 'host', 'port', 'tokenUrl', 'authorizationUrl'];
@@ -26,7 +26,9 @@ export function destinationParameters(connector: ConnectorDefinition | undefined
   return [...new Set([...COMMON_DESTINATIONS, ...(connector?.destinationParameters ?? [])])];
 }
 
-export function toIntegrationView(row: IntegrationRow, withMetadata: boolean): IntegrationView {
+const iso = (at: Date | string): string => (typeof at === 'string' ? at : at.toISOString());
+
+export function toIntegrationView(row: IntegrationViewRow, withMetadata: boolean): IntegrationView {
   const connector = findConnector(row.connector);
   const secretParams = redactKeys(row.secrets.parameters);
   const view: IntegrationView = {
@@ -45,13 +47,13 @@ export function toIntegrationView(row: IntegrationRow, withMetadata: boolean): I
     enabled: row.enabled,
     health: {
       status: row.health_status,
-      checkedAt: row.health_checked_at ? row.health_checked_at.toISOString() : null,
+      checkedAt: row.health_checked_at ? iso(row.health_checked_at) : null,
       latencyMs: row.health_latency_ms,
       lastError: row.health_last_error,
     },
     etag: row.etag,
-    createdAt: row.created_at.toISOString(),
-    modifiedAt: row.modified_at.toISOString(),
+    createdAt: iso(row.created_at),
+    modifiedAt: iso(row.modified_at),
   };
   if (withMetadata) return { ...view, configMetadata: effectiveMetadata(row.config_metadata, connector) };
   return view;

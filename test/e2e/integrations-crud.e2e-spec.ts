@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
 import { CRYPTO, type TenantCrypto } from '../../src/common/crypto/crypto.tokens';
 import { findConnector } from '../../src/connectors/catalog';
 import { apiClient, createTenant, customMetadata, httpIntegration } from '../support/integrations-fixtures';
@@ -155,6 +156,31 @@ describe('integrations CRUD', () => {
     expect(full.json.integrations[0].configMetadata).toEqual(JSON.parse(JSON.stringify(findConnector('http')!.configMetadata)));
     const bad = await api('GET', `/v1/tenants/${tenant}/integrations?view=EVERYTHING`, { token: viewer });
     expect(bad.status).toBe(400);
+  });
+
+  it('lists every item exactly as GET shows it: redacted secrets of every group, health and millisecond timestamps', async () => {
+    const { tenant, editor } = await createTenant(app);
+    const custom = customMetadata();
+    const payloads = [
+      httpIntegration({ id: 'plain', authMethod: undefined, credentials: undefined }),
+      httpIntegration({ id: 'secrets', headers: { 'X-One': 'h1', 'X-Two': 'h2' } }),
+      httpIntegration({ id: 'custom', type: 'CUSTOM', configMetadata: custom, parameters: { baseUrl: 'https://api.example.com', retries: 2, signingSecret: 'whsec-1' } }),
+    ];
+    for (const payload of payloads) expect((await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload })).status).toBe(201);
+    // A health with a checkedAt, written as the verification does (microseconds included).
+    await app.get(DataSource).query(
+      `UPDATE integrations SET health_status = 'unhealthy', health_checked_at = '2026-12-05 00:07:04.164999+00', health_latency_ms = 12, health_last_error = '{"code":"UPSTREAM_ERROR","message":"m"}' WHERE tenant_id = $1 AND id = 'secrets'`,
+      [tenant],
+    );
+    const summary = await api('GET', `/v1/tenants/${tenant}/integrations`, { token: editor });
+    const full = await api('GET', `/v1/tenants/${tenant}/integrations?view=FULL`, { token: editor });
+    for (const { id } of payloads) {
+      const one = (await api('GET', `/v1/tenants/${tenant}/integrations/${id}`, { token: editor })).json;
+      const { configMetadata: _metadata, ...withoutMetadata } = one;
+      expect(summary.json.integrations.find((i: { id: string }) => i.id === id)).toEqual(withoutMetadata);
+      expect(full.json.integrations.find((i: { id: string }) => i.id === id)).toEqual(one);
+    }
+    expect(summary.json.integrations.find((i: { id: string }) => i.id === 'secrets').health.checkedAt).toBe('2026-12-05T00:07:04.164Z');
   });
 
   it('pages oldest first with pageSize 2 across 5 items and ends with nextPageToken null', async () => {
