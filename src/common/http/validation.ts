@@ -1,4 +1,5 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { fastQuery } from './fast-query';
 import { fastIdParams } from './params';
 import { Problems, type FieldError } from './problem';
 
@@ -15,11 +16,14 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   return out;
 }
 
-/** The global pipe; valid tenant/integration path ids skip class-validator (see params.ts). */
+/** The global pipe; valid tenant/integration path ids and list queries skip class-validator (params.ts, fast-query.ts). */
 class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'param') {
       const fast = fastIdParams(metadata.metatype, value);
+      if (fast) return fast;
+    } else if (metadata.type === 'query') {
+      const fast = fastQuery(metadata.metatype, value);
       if (fast) return fast;
     }
     return super.transform(value, metadata);

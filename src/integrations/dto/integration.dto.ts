@@ -3,7 +3,8 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsObject, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { IsJsonObject, IsStringRecord } from '../../common/validation/json-object.validator';
 import { ConfigMetadataDto } from '../../connectors/config-metadata.dto';
-import { PageQueryDto } from '../../common/http/pagination';
+import { fastQueryRules, oneOf, textUpTo } from '../../common/http/fast-query';
+import { PAGE_QUERY_RULES, PageQueryDto } from '../../common/http/pagination';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const TAG = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -165,6 +166,14 @@ export class ListIntegrationsQueryDto extends PageQueryDto {
   @IsIn(['BASIC', 'FULL'])
   view?: 'BASIC' | 'FULL';
 }
+
+fastQueryRules(ListIntegrationsQueryDto, {
+  ...PAGE_QUERY_RULES,
+  connector: textUpTo(64),
+  tag: textUpTo(64),
+  enabled: oneOf('true', 'false'),
+  view: oneOf('BASIC', 'FULL'),
+});
 
 export class HealthView {
   @ApiProperty({ enum: ['unknown', 'healthy', 'unhealthy'] }) status: 'unknown' | 'healthy' | 'unhealthy';
