@@ -1,20 +1,12 @@
 import { ValidationPipe } from '@nestjs/common';
 import { ListIntegrationsQueryDto } from '../../integrations/dto/integration.dto';
 import { fastQuery } from './fast-query';
-import { createValidationPipe, flattenValidationErrors } from './validation';
-import { Problems } from './problem';
+import { createValidationPipe, VALIDATION_OPTIONS } from './validation';
 
 describe('list queries on the fast path', () => {
   const pipe = createValidationPipe();
   // The same options without the fast path: the reference every answer must equal.
-  const reference = new ValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    transform: true,
-    forbidUnknownValues: true,
-    validationError: { target: false, value: false },
-    exceptionFactory: (errors) => Problems.validation(flattenValidationErrors(errors)),
-  });
+  const reference = new ValidationPipe(VALIDATION_OPTIONS);
   const metadata = { type: 'query' as const, metatype: ListIntegrationsQueryDto };
   const outcome = async (p: ValidationPipe, value: unknown) => {
     try {

@@ -1,4 +1,4 @@
-import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { ValidationPipe, type ArgumentMetadata, type ValidationError, type ValidationPipeOptions } from '@nestjs/common';
 import { fastQuery } from './fast-query';
 import { fastIdParams } from './params';
 import { Problems, type FieldError } from './problem';
@@ -30,13 +30,16 @@ class AppValidationPipe extends ValidationPipe {
   }
 }
 
+/** The options of the global pipe: whitelisted, transformed, and every error a 400 problem. */
+export const VALIDATION_OPTIONS: ValidationPipeOptions = {
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  forbidUnknownValues: true,
+  validationError: { target: false, value: false },
+  exceptionFactory: (errors) => Problems.validation(flattenValidationErrors(errors)),
+};
+
 export function createValidationPipe(): ValidationPipe {
-  return new AppValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    transform: true,
-    forbidUnknownValues: true,
-    validationError: { target: false, value: false },
-    exceptionFactory: (errors) => Problems.validation(flattenValidationErrors(errors)),
-  });
+  return new AppValidationPipe(VALIDATION_OPTIONS);
 }
