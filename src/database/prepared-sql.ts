@@ -11,9 +11,10 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
  * planning for the verification write alone. It also skips TypeORM's query
  * runner, which the caller does not need for a single autocommit statement.
  *
- * Same pool, same timeouts, same error objects as the rest of the service: a
- * lost database still surfaces as the pg error that `isDatabaseUnavailable`
- * maps to 503. Not for statements inside a transaction: those go through the
+ * Same pool and timeouts as the rest of the service. Errors are pg's own
+ * `DatabaseError`, not TypeORM's `QueryFailedError` wrapping it: the helpers
+ * that read a SQLSTATE (`isUniqueViolation`, `isForeignKeyViolation`,
+ * `isDatabaseUnavailable`, the problem filter's NUL mapping) accept both. Not for statements inside a transaction: those go through the
  * transaction's EntityManager. (A transaction-pooling proxy such as PgBouncer in
  * transaction mode does not keep named statements; run PgBouncer ≥ 1.21 with
  * `max_prepared_statements`, or session mode.)

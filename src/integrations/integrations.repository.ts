@@ -83,15 +83,6 @@ export class IntegrationsRepository {
     private readonly sql: PreparedSql,
   ) {}
 
-  async insert(m: EntityManager, tenantId: string, id: string, connector: string, type: string, w: IntegrationWrite): Promise<IntegrationRow> {
-    const [row]: IntegrationRow[] = await m.query(
-      `INSERT INTO integrations (tenant_id, id, connector, type, display_name, description, config_metadata, parameters, auth_method, secrets, tags, is_internal, enabled, etag, destination_version)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}`,
-      [tenantId, id, connector, type, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version],
-    );
-    return row;
-  }
-
   /**
    * The create, its audit event and its outbox event in one statement: atomic without an explicit
    * transaction, and one round trip instead of five on the hottest write path.
