@@ -1,8 +1,11 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { sign } from 'jsonwebtoken';
+import { loadConfig } from '../../config/app-config';
 import { ProblemException } from '../http/problem';
 import { Authenticated, PlatformAdminOnly, Public, TenantRoleAtLeast, AnyTenantMember } from './access.decorators';
 import { AccessGuard, JwtAuthGuard } from './auth.guards';
+import { JwtStrategy } from './jwt.strategy';
 import type { Principal } from './principal';
 
 class Routes {
@@ -123,8 +126,63 @@ describe('AccessGuard', () => {
   });
 });
 
+const SECRET = 'unit-test-secret-that-is-long-enough-0123456789';
+const jwtGuard = () => new JwtAuthGuard(new Reflector(), new JwtStrategy(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: SECRET })));
+
+describe('JwtAuthGuard.canActivate (passport-jwt run on the request)', () => {
+  const guard = jwtGuard();
+  const bearer = (claims: object, secret = SECRET, options: object = { expiresIn: '5m' }) =>
+    `Bearer ${sign(claims, secret, { algorithm: 'HS256', subject: 'alice', ...options })}`;
+  const request = (authorization?: string): { headers: Record<string, string>; user?: Principal } => ({
+    headers: authorization === undefined ? {} : { authorization },
+  });
+  const contextFor = (req: object, handler: keyof Routes = 'anyone') =>
+    ({
+      getHandler: () => Routes.prototype[handler],
+      getClass: () => Routes,
+      switchToHttp: () => ({ getRequest: () => req, getResponse: () => ({}), getNext: () => undefined }),
+    }) as unknown as ExecutionContext;
+  const refusalOf = async (run: Promise<unknown>) => {
+    const error = await run.then(
+      () => {
+        throw new Error('expected a 401');
+      },
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ProblemException);
+    return (error as ProblemException).problem;
+  };
+
+  it('admits a valid token and attaches its principal to the request', async () => {
+    const req = request(bearer({ tenant_id: 'acme', roles: ['editor', 'unknown-role'] }));
+    await expect(guard.canActivate(contextFor(req))).resolves.toBe(true);
+    expect(req.user).toEqual({ sub: 'alice', tenantId: 'acme', roles: ['editor'], platformAdmin: false });
+  });
+
+  it('lets a @Public() route through without reading any token', async () => {
+    const req = request('Bearer not-even-a-jwt');
+    await expect(Promise.resolve(guard.canActivate(contextFor(req, 'health')))).resolves.toBe(true);
+    expect(req.user).toBeUndefined();
+  });
+
+  it.each([
+    ['no Authorization header', undefined, /Bearer token is required/],
+    ['a Basic Authorization header', 'Basic YWxpY2U6cHc=', /Bearer token is required/],
+    ['an expired token', bearer({ tenant_id: 'acme', roles: ['viewer'] }, SECRET, { expiresIn: -120 }), /expired/],
+    ['a token signed with another secret', bearer({ tenant_id: 'acme', roles: ['viewer'] }, 'another-secret-that-is-long-enough-9876543210'), /invalid/],
+    ['a token without exp', bearer({ tenant_id: 'acme', roles: ['viewer'] }, SECRET, {}), /invalid/],
+    ['a malformed token', 'Bearer abc.def.ghi', /invalid/],
+  ])('refuses %s with a 401 and attaches no principal', async (_, authorization, detail) => {
+    const req = request(authorization);
+    const problem = await refusalOf(Promise.resolve(guard.canActivate(contextFor(req))));
+    expect(problem.status).toBe(401);
+    expect(problem.detail).toMatch(detail);
+    expect(req.user).toBeUndefined();
+  });
+});
+
 describe('JwtAuthGuard.handleRequest', () => {
-  const guard = new JwtAuthGuard(new Reflector());
+  const guard = jwtGuard();
   const named = (name: string, message = 'x') => Object.assign(new Error(message), { name });
 
   it('returns the user when verification succeeded', () => {
