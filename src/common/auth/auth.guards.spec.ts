@@ -127,7 +127,11 @@ describe('AccessGuard', () => {
 });
 
 const SECRET = 'unit-test-secret-that-is-long-enough-0123456789';
-const jwtGuard = () => new JwtAuthGuard(new Reflector(), new JwtStrategy(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: SECRET })));
+/** The guard with a strategy registered under 'jwt', as the app module registers it. */
+function jwtGuard(): JwtAuthGuard {
+  new JwtStrategy(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: SECRET }));
+  return new JwtAuthGuard(new Reflector());
+}
 
 describe('JwtAuthGuard.canActivate (passport-jwt run on the request)', () => {
   const guard = jwtGuard();
