@@ -45,7 +45,7 @@ export type IntegrationWrite = Pick<
 const COLUMNS = `tenant_id, id, seq, display_name, description, connector, type, config_metadata, parameters, auth_method, secrets, tags,
   is_internal, enabled, health_status, health_checked_at, health_latency_ms, health_last_error, host_key, destination_version, etag, created_at, modified_at`;
 /**
- * A list page is read for its view only, so PostgreSQL does the parts Node would otherwise repeat
+ * A list page (and a GET) is read for its view only, so PostgreSQL does the parts Node would otherwise repeat
  * for every row: the secret blobs come back as their key names only (`{"credentials": {"apiKey": 0}}`,
  * which is all redaction needs, and a tenth of the bytes), and the timestamps as ISO 8601 text
  * exactly as `Date.prototype.toISOString` writes them (both truncate to milliseconds). The summary
@@ -119,6 +119,15 @@ export class IntegrationsRepository {
 
   async findById(tenantId: string, id: string): Promise<IntegrationRow | null> {
     const [row] = await this.sql.query<IntegrationRow>('integrations.findById', `SELECT ${COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+    return row ?? null;
+  }
+
+  /** The row for its view only (GET): secrets as key names, timestamps as ISO text, as a list page reads them. */
+  async findViewById(tenantId: string, id: string): Promise<IntegrationViewRow | null> {
+    const [row] = await this.sql.query<IntegrationViewRow>('integrations.findViewById', `SELECT ${LIST_COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [
+      tenantId,
+      id,
+    ]);
     return row ?? null;
   }
 

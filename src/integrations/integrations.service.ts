@@ -27,6 +27,7 @@ export function destinationParameters(connector: ConnectorDefinition | undefined
 }
 
 const iso = (at: Date | string): string => (typeof at === 'string' ? at : at.toISOString());
+const notFound = (tenantId: string, id: string) => Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
 
 export function toIntegrationView(row: IntegrationViewRow, withMetadata: boolean): IntegrationView {
   const connector = findConnector(row.connector);
@@ -171,12 +172,14 @@ export class IntegrationsService {
   }
 
   async get(tenantId: string, id: string): Promise<IntegrationView> {
-    return toIntegrationView(await this.findOr404(tenantId, id), true);
+    const row = await this.integrations.findViewById(tenantId, id);
+    if (!row) throw notFound(tenantId, id);
+    return toIntegrationView(row, true);
   }
 
   async findOr404(tenantId: string, id: string): Promise<IntegrationRow> {
     const row = await this.integrations.findById(tenantId, id);
-    if (!row) throw Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
+    if (!row) throw notFound(tenantId, id);
     return row;
   }
 
@@ -199,7 +202,7 @@ export class IntegrationsService {
         }
         const row = await this.dataSource.transaction(async (m) => {
           const current = await this.integrations.lockById(m, tenantId, id);
-          if (!current) throw Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
+          if (!current) throw notFound(tenantId, id);
           return this.applyUpdate(ctx, tenantId, id, dto, ifMatch, sealed, current, m);
         });
         if (!row) throw new Error('the locked row changed under its lock');
@@ -366,7 +369,7 @@ export class IntegrationsService {
   async remove(ctx: RequestContext, tenantId: string, id: string, ifMatch: string | undefined): Promise<void> {
     await this.dataSource.transaction(async (m) => {
       const current = await this.integrations.lockById(m, tenantId, id);
-      if (!current) throw Problems.notFound(`Integration '${id}' does not exist in tenant '${tenantId}'.`);
+      if (!current) throw notFound(tenantId, id);
       assertIfMatch(ifMatch, current.etag);
       await this.integrations.delete(m, tenantId, id);
       await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'integration.deleted', resourceType: 'integration', resourceId: id, outcome: 'success', requestId: ctx.requestId });

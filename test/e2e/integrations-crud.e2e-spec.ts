@@ -158,7 +158,7 @@ describe('integrations CRUD', () => {
     expect(bad.status).toBe(400);
   });
 
-  it('lists every item exactly as GET shows it: redacted secrets of every group, health and millisecond timestamps', async () => {
+  it('lists and GETs every item exactly as its create and PATCH replies show it: redacted secrets of every group, health and millisecond timestamps', async () => {
     const { tenant, editor } = await createTenant(app);
     const custom = customMetadata();
     const payloads = [
@@ -166,16 +166,26 @@ describe('integrations CRUD', () => {
       httpIntegration({ id: 'secrets', headers: { 'X-One': 'h1', 'X-Two': 'h2' } }),
       httpIntegration({ id: 'custom', type: 'CUSTOM', configMetadata: custom, parameters: { baseUrl: 'https://api.example.com', retries: 2, signingSecret: 'whsec-1' } }),
     ];
-    for (const payload of payloads) expect((await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload })).status).toBe(201);
+    // Create and PATCH replies are built from the stored row; GET and list from PostgreSQL's redacted projection.
+    const written = new Map<string, unknown>();
+    for (const payload of payloads) {
+      const created = await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload });
+      expect(created.status).toBe(201);
+      written.set(payload.id, created.json);
+    }
     // A health with a checkedAt, written as the verification does (microseconds included).
     await app.get(DataSource).query(
       `UPDATE integrations SET health_status = 'unhealthy', health_checked_at = '2026-12-05 00:07:04.164999+00', health_latency_ms = 12, health_last_error = '{"code":"UPSTREAM_ERROR","message":"m"}' WHERE tenant_id = $1 AND id = 'secrets'`,
       [tenant],
     );
+    const patched = await api('PATCH', `/v1/tenants/${tenant}/integrations/secrets`, { token: editor, payload: { description: 'patched' } });
+    expect(patched.status).toBe(200);
+    written.set('secrets', patched.json);
     const summary = await api('GET', `/v1/tenants/${tenant}/integrations`, { token: editor });
     const full = await api('GET', `/v1/tenants/${tenant}/integrations?view=FULL`, { token: editor });
     for (const { id } of payloads) {
       const one = (await api('GET', `/v1/tenants/${tenant}/integrations/${id}`, { token: editor })).json;
+      expect(one).toEqual(written.get(id));
       const { configMetadata: _metadata, ...withoutMetadata } = one;
       expect(summary.json.integrations.find((i: { id: string }) => i.id === id)).toEqual(withoutMetadata);
       expect(full.json.integrations.find((i: { id: string }) => i.id === id)).toEqual(one);
