@@ -167,7 +167,7 @@ describe('integrations CRUD', () => {
       httpIntegration({ id: 'custom', type: 'CUSTOM', configMetadata: custom, parameters: { baseUrl: 'https://api.example.com', retries: 2, signingSecret: 'whsec-1' } }),
     ];
     // Create and PATCH replies are built from the stored row; GET and list from PostgreSQL's redacted projection.
-    const written = new Map<string, unknown>();
+    const written = new Map<unknown, unknown>();
     for (const payload of payloads) {
       const created = await api('POST', `/v1/tenants/${tenant}/integrations`, { token: editor, payload });
       expect(created.status).toBe(201);
