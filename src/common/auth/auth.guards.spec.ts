@@ -6,6 +6,7 @@ import { ProblemException } from '../http/problem';
 import { Authenticated, PlatformAdminOnly, Public, TenantRoleAtLeast, AnyTenantMember } from './access.decorators';
 import { AccessGuard, JwtAuthGuard } from './auth.guards';
 import { JwtStrategy } from './jwt.strategy';
+import { VerifiedTokens } from './verified-tokens';
 import type { Principal } from './principal';
 
 class Routes {
@@ -128,13 +129,13 @@ describe('AccessGuard', () => {
 
 const SECRET = 'unit-test-secret-that-is-long-enough-0123456789';
 /** The guard with a strategy registered under 'jwt', as the app module registers it. */
-function jwtGuard(): JwtAuthGuard {
-  new JwtStrategy(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: SECRET }));
-  return new JwtAuthGuard(new Reflector());
+function jwtGuard(verified?: VerifiedTokens): { guard: JwtAuthGuard; strategy: JwtStrategy } {
+  const strategy = new JwtStrategy(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: SECRET }));
+  return { guard: new JwtAuthGuard(new Reflector(), verified), strategy };
 }
 
 describe('JwtAuthGuard.canActivate (passport-jwt run on the request)', () => {
-  const guard = jwtGuard();
+  const { guard } = jwtGuard();
   const bearer = (claims: object, secret = SECRET, options: object = { expiresIn: '5m' }) =>
     `Bearer ${sign(claims, secret, { algorithm: 'HS256', subject: 'alice', ...options })}`;
   const request = (authorization?: string): { headers: Record<string, string>; user?: Principal } => ({
@@ -185,8 +186,56 @@ describe('JwtAuthGuard.canActivate (passport-jwt run on the request)', () => {
   });
 });
 
+describe('JwtAuthGuard: verified tokens answered from memory', () => {
+  const header = (claims: object = { tenant_id: 'acme', roles: ['editor'] }, expiresIn = 300) =>
+    `Bearer ${sign(claims, SECRET, { algorithm: 'HS256', subject: 'alice', expiresIn })}`;
+  const contextFor = (authorization: string, req: { headers: Record<string, string>; user?: Principal } = { headers: { authorization } }) => ({
+    req,
+    context: {
+      getHandler: () => Routes.prototype.anyone,
+      getClass: () => Routes,
+      switchToHttp: () => ({ getRequest: () => req, getResponse: () => ({}), getNext: () => undefined }),
+    } as unknown as ExecutionContext,
+  });
+
+  it('verifies a header once, then answers the same header with the same frozen principal', async () => {
+    const { guard, strategy } = jwtGuard(new VerifiedTokens());
+    const validate = jest.spyOn(strategy, 'validate');
+    const value = header();
+    const first = contextFor(value);
+    await expect(Promise.resolve(guard.canActivate(first.context))).resolves.toBe(true);
+    const second = contextFor(value);
+    await expect(Promise.resolve(guard.canActivate(second.context))).resolves.toBe(true);
+    expect(validate).toHaveBeenCalledTimes(1);
+    expect(second.req.user).toEqual({ sub: 'alice', tenantId: 'acme', roles: ['editor'], platformAdmin: false });
+    expect(Object.isFrozen(second.req.user)).toBe(true);
+    expect(Object.isFrozen(second.req.user!.roles)).toBe(true);
+  });
+
+  it('verifies again any other spelling of the header, and each different token', async () => {
+    const { guard, strategy } = jwtGuard(new VerifiedTokens());
+    const validate = jest.spyOn(strategy, 'validate');
+    const value = header();
+    for (const variant of [value, value.replace('Bearer', 'bearer'), header({ tenant_id: 'other', roles: ['viewer'] })]) {
+      await expect(Promise.resolve(guard.canActivate(contextFor(variant).context))).resolves.toBe(true);
+    }
+    expect(validate).toHaveBeenCalledTimes(3);
+  });
+
+  it('remembers no refused token', async () => {
+    const verified = new VerifiedTokens();
+    const { guard } = jwtGuard(verified);
+    for (const value of [header({ tenant_id: 'acme', roles: ['editor'] }, -120), `${header()}x`, 'Bearer abc.def.ghi']) {
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        await expect(Promise.resolve(guard.canActivate(contextFor(value).context))).rejects.toBeInstanceOf(ProblemException);
+      }
+    }
+    expect(verified.size).toBe(0);
+  });
+});
+
 describe('JwtAuthGuard.handleRequest', () => {
-  const guard = jwtGuard();
+  const { guard } = jwtGuard();
   const named = (name: string, message = 'x') => Object.assign(new Error(message), { name });
 
   it('returns the user when verification succeeded', () => {

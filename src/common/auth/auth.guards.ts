@@ -1,21 +1,44 @@
-import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import { Problems } from '../http/problem';
 import { ACCESS, IS_PUBLIC, type AccessRule } from './access.decorators';
 import { hasAtLeast, roleIn, TENANT_ROLES, type Principal } from './principal';
+import { expiryOf, VerifiedTokens } from './verified-tokens';
 
-/** Default-deny authentication: every route needs a valid Bearer token unless marked @Public(). */
+/**
+ * Default-deny authentication: every route needs a valid Bearer token unless marked @Public().
+ * Tokens are verified by passport-jwt (JwtStrategy); an Authorization header that passed is
+ * answered from VerifiedTokens until its token expires or for a minute, whichever comes first.
+ */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
+  private readonly verified: VerifiedTokens;
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Optional() verified?: VerifiedTokens,
+  ) {
     super();
+    this.verified = verified ?? new VerifiedTokens();
   }
 
-  override canActivate(context: ExecutionContext) {
+  override canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
-    return super.canActivate(context);
+    const request = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
+    const header = request.headers.authorization;
+    if (typeof header === 'string') {
+      const known = this.verified.get(header);
+      if (known) {
+        request.user = known;
+        return true;
+      }
+    }
+    return (super.canActivate(context) as Promise<boolean>).then((admitted) => {
+      if (admitted && typeof header === 'string' && request.user) this.verified.set(header, freeze(request.user), expiryOf(header));
+      return admitted;
+    });
   }
 
   override handleRequest<T>(err: unknown, user: T | false, info: unknown): T {
@@ -71,4 +94,9 @@ export class AccessGuard implements CanActivate {
       }
     }
   }
+}
+
+/** One principal object serves every request with the same token: nothing may change it. */
+function freeze(principal: Principal): Principal {
+  return Object.freeze({ ...principal, roles: Object.freeze([...principal.roles]) as Principal['roles'] });
 }
