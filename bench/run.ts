@@ -437,6 +437,7 @@ async function main(): Promise<number> {
 
     for (const scenario of scenarios) {
       if (!opts.scenarios.includes(scenario.key)) continue;
+      await outboxDrained(db);
       const { merged: stats, rounds } = await measure(scenario.arms, opts);
       const heap = await serviceHeap(servicePort);
       for (const [name, s] of Object.entries(stats)) {
@@ -745,3 +746,22 @@ main().then(
     process.exit(1);
   },
 );
+
+/**
+ * Every create, PATCH and health change leaves an event that the service's outbox dispatcher fans
+ * out in the background, up to 1,000 per second. After a write scenario it can still be draining
+ * tens of thousands, which would load the next scenario's rounds (the verify overhead, a time on
+ * an unloaded request, rose by a second): each scenario starts once the outbox is empty.
+ */
+async function outboxDrained(db: Client, limitMs = 300_000): Promise<void> {
+  const started = performance.now();
+  let pending = Number.POSITIVE_INFINITY;
+  let first = -1;
+  while (performance.now() - started < limitMs) {
+    pending = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM events WHERE NOT fanned_out`)).rows[0].n);
+    if (first < 0) first = pending;
+    if (pending === 0) break;
+    await sleep(500);
+  }
+  if (first > 0) log(`outbox: waited ${Math.round(performance.now() - started)} ms for ${first} pending event${first === 1 ? '' : 's'} to be fanned out${pending > 0 ? ` (${pending} still pending; measuring anyway)` : ''}`);
+}
