@@ -52,13 +52,13 @@ const COLUMNS = `tenant_id, id, seq, display_name, description, connector, type,
  * view leaves out config_metadata too.
  */
 const ISO = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}`;
-const LIST_COLUMNS = `tenant_id, id, seq, display_name, description, connector, type, config_metadata, parameters, auth_method,
+const VIEW_COLUMNS = `tenant_id, id, seq, display_name, description, connector, type, config_metadata, parameters, auth_method,
   (SELECT COALESCE(jsonb_object_agg(g.key, CASE WHEN jsonb_typeof(g.value) = 'object'
             THEN (SELECT COALESCE(jsonb_object_agg(e.key, 0), '{}'::jsonb) FROM jsonb_each(g.value) e) ELSE '{}'::jsonb END), '{}'::jsonb)
      FROM jsonb_each(secrets) g) AS secrets,
   tags, is_internal, enabled, health_status, ${ISO('health_checked_at')}, health_latency_ms, health_last_error, destination_version, etag,
   ${ISO('created_at')}, ${ISO('modified_at')}`;
-const SUMMARY_COLUMNS = LIST_COLUMNS.replace('config_metadata,', '');
+const SUMMARY_COLUMNS = VIEW_COLUMNS.replace('config_metadata,', '');
 
 export interface VerificationHealth {
   status: 'healthy' | 'unhealthy';
@@ -124,7 +124,7 @@ export class IntegrationsRepository {
 
   /** The row for its view only (GET): secrets as key names, timestamps as ISO text, as a list page reads them. */
   async findViewById(tenantId: string, id: string): Promise<IntegrationViewRow | null> {
-    const [row] = await this.sql.query<IntegrationViewRow>('integrations.findViewById', `SELECT ${LIST_COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [
+    const [row] = await this.sql.query<IntegrationViewRow>('integrations.findViewById', `SELECT ${VIEW_COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2`, [
       tenantId,
       id,
     ]);
@@ -136,11 +136,11 @@ export class IntegrationsRepository {
     return row ?? null;
   }
 
-  /** Rows for views only: secrets hold key names, not blobs, and the timestamps are ISO strings (see LIST_COLUMNS). */
+  /** Rows for views only: secrets hold key names, not blobs, and the timestamps are ISO strings (see VIEW_COLUMNS). */
   async listPage(tenantId: string, filters: IntegrationFilters, afterSeq: string | null, limit: number, full: boolean): Promise<IntegrationViewRow[]> {
     return this.sql.query<IntegrationViewRow>(
       full ? 'integrations.listPage' : 'integrations.listPageSummary',
-      `SELECT ${full ? LIST_COLUMNS : SUMMARY_COLUMNS} FROM integrations
+      `SELECT ${full ? VIEW_COLUMNS : SUMMARY_COLUMNS} FROM integrations
         WHERE tenant_id = $1 AND seq > $2::bigint
           AND ($3::text IS NULL OR connector = $3) AND ($4::text IS NULL OR tags @> ARRAY[$4::text]) AND ($5::boolean IS NULL OR enabled = $5)
         ORDER BY seq LIMIT $6`,
