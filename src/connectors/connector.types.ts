@@ -1,4 +1,5 @@
 import type { OutboundPolicy } from '../common/outbound/outbound-policy';
+import type { OutboundConnections } from '../common/outbound/connection-pool';
 import type { CheckErrorCode } from '../common/outbound/check-error';
 
 export const PARAMETER_TYPES = ['String', 'Integer', 'Float', 'Boolean', 'Options', 'Json', 'Url'] as const;
@@ -108,6 +109,8 @@ export interface CheckContext {
   signal: AbortSignal;
   /** Every outbound connection goes through this policy. */
   outbound: OutboundPolicy;
+  /** Keep-alive HTTP connections a check may reuse (a check's requests are safe to send twice). */
+  connections?: OutboundConnections;
   /** SFTP: the host key fingerprint recorded on a previous success, if any. */
   knownHostKey?: string | null;
 }

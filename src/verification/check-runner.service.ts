@@ -1,5 +1,6 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { CheckError } from '../common/outbound/check-error';
+import { OutboundConnections } from '../common/outbound/connection-pool';
 import { OutboundPolicy } from '../common/outbound/outbound-policy';
 import { createScrubber } from '../common/outbound/scrub';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -20,13 +21,15 @@ export type CheckInput = Omit<CheckContext, 'outbound' | 'signal' | 'timeoutMs'>
 /**
  * Runs one connector check: per-tenant limits, a hard deadline, the SSRF
  * policy, and scrubbing of every secret value out of whatever comes back (an
- * upstream may echo a credential in its error).
+ * upstream may echo a credential in its error). HTTP checks reuse keep-alive
+ * connections to the same approved destination (docs/connectors.md).
  */
 @Injectable()
-export class CheckRunner {
+export class CheckRunner implements OnApplicationShutdown {
   private readonly logger = new Logger(CheckRunner.name);
   private readonly limiter: TenantLimiter;
   private readonly outbound: OutboundPolicy;
+  private readonly connections = new OutboundConnections();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -38,6 +41,10 @@ export class CheckRunner {
 
   get policy(): OutboundPolicy {
     return this.outbound;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.connections.close();
   }
 
   /** Throws 429 before doing anything when the tenant is over its limits. */
@@ -53,7 +60,7 @@ export class CheckRunner {
     let outcome: CheckOutcome;
     try {
       outcome = await Promise.race([
-        connector.check({ ...input, outbound: this.outbound, signal: controller.signal, timeoutMs }),
+        connector.check({ ...input, outbound: this.outbound, connections: this.connections, signal: controller.signal, timeoutMs }),
         new Promise<CheckOutcome>((resolve) => {
           // A grace period beyond the connector's own deadline: a check that ignores it still ends.
           timer = setTimeout(() => {

@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { CheckError } from './check-error';
+import { OutboundConnections } from './connection-pool';
 import { outboundRequest, OutboundRequest } from './http-client';
 import { OutboundPolicy, ResolvedAddress } from './outbound-policy';
 
@@ -508,5 +509,162 @@ describe('outboundRequest response size cap', () => {
       maxResponseBytes: 100_000,
     });
     expect(res.body.length).toBe(70000);
+  });
+});
+
+describe('outboundRequest over kept connections (OutboundConnections)', () => {
+  const pools: OutboundConnections[] = [];
+  const keptConnections = (options?: ConstructorParameters<typeof OutboundConnections>[0]): OutboundConnections => {
+    const pool = new OutboundConnections(options);
+    pools.push(pool);
+    return pool;
+  };
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((pool) => pool.close()));
+  });
+
+  /** A server of its own, so that its connection count belongs to one test. */
+  const ownServer = (): Promise<Tracked<http.Server>> => listen(http.createServer(appHandler), '127.0.0.1');
+  /**
+   * One turn of the event loop between requests, as between two checks in the service: undici
+   * marks a connection free again in a microtask after the reply, so a request sent in the same
+   * tick as the previous reply may open a second connection (still kept, never more).
+   */
+  const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  it('sends consecutive requests to one destination over one connection, where without it each dials its own', async () => {
+    const kept = await ownServer();
+    const connections = keptConnections();
+    for (let i = 0; i < 3; i += 1) {
+      const res = await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/ok`, timeoutMs: 2000, connections });
+      expect(res.body.toString()).toBe('hello');
+      await settle();
+    }
+    expect(kept.connections).toBe(1);
+
+    const fresh = await ownServer();
+    for (let i = 0; i < 3; i += 1) await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${fresh.port}/ok`, timeoutMs: 2000 });
+    expect(fresh.connections).toBe(3);
+  });
+
+  it('keys connections by origin and approved address: another address or port never shares one', () => {
+    const connections = keptConnections();
+    const url = new URL('http://api.switchboard.test:8080/');
+    const first = connections.dispatcherFor(url, { address: '127.0.0.1', family: 4 }, 1000);
+    expect(connections.dispatcherFor(url, { address: '127.0.0.1', family: 4 }, 1000)).toBe(first);
+    expect(connections.dispatcherFor(url, { address: '::1', family: 6 }, 1000)).not.toBe(first);
+    expect(connections.dispatcherFor(new URL('http://api.switchboard.test:8081/'), { address: '127.0.0.1', family: 4 }, 1000)).not.toBe(first);
+    expect(connections.dispatcherFor(new URL('https://api.switchboard.test:8080/'), { address: '127.0.0.1', family: 4 }, 1000)).not.toBe(first);
+    expect(connections.size).toBe(4);
+  });
+
+  it('checks the destination again before reusing a connection: a name rebound to a blocked address is refused, and no packet reaches it', async () => {
+    const lookup = jest
+      .fn<Promise<ResolvedAddress[]>, [string]>()
+      .mockResolvedValueOnce([{ address: '127.0.0.1', family: 4 }])
+      .mockResolvedValue([{ address: '127.0.0.2', family: 4 }]);
+    const policy = allowLoopbackOne(lookup);
+    const connections = keptConnections();
+    const before = canary.connections;
+    const url = `http://rebind.switchboard.test:${app.port}/ok`;
+    expect((await outboundRequest(policy, { url, timeoutMs: 2000, connections })).status).toBe(200);
+    const err = await failure(policy, { url, timeoutMs: 2000, connections });
+    expect(err.code).toBe('BLOCKED_DESTINATION');
+    expect(canary.connections).toBe(before);
+  });
+
+  it('sends a request once more on a fresh connection when the server closed the kept one as it went out', async () => {
+    // Answers the first request of each connection with keep-alive, then drops the connection
+    // when a second request arrives on it: what a server whose idle timeout just fired does.
+    let requests = 0;
+    const dropping = await listen(
+      net.createServer((socket) => {
+        let seen = 0;
+        socket.on('data', () => {
+          requests += 1;
+          seen += 1;
+          if (seen === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok');
+          else socket.destroy();
+        });
+      }),
+      '127.0.0.1',
+    );
+    const connections = keptConnections();
+    const url = `http://127.0.0.1:${dropping.port}/check`;
+    expect((await outboundRequest(allowLoopbackOne(), { url, timeoutMs: 2000, connections })).body.toString()).toBe('ok');
+    await settle();
+    expect((await outboundRequest(allowLoopbackOne(), { url, timeoutMs: 2000, connections })).body.toString()).toBe('ok');
+    expect(requests).toBe(3);
+    expect(dropping.connections).toBe(2);
+  });
+
+  it('does not resend a request that timed out', async () => {
+    const kept = await ownServer();
+    const connections = keptConnections();
+    const err = await failure(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/slow`, timeoutMs: 300, connections });
+    expect(err.code).toBe('TIMEOUT');
+    expect(kept.connections).toBe(1);
+  });
+
+  it('answers UNREACHABLE for a closed port, as without kept connections', async () => {
+    const closed = await listen(net.createServer(), '127.0.0.1');
+    await new Promise((resolve) => closed.server.close(resolve));
+    const err = await failure(allowLoopbackOne(), { url: `http://127.0.0.1:${closed.port}/`, timeoutMs: 2000, connections: keptConnections() });
+    expect(err.code).toBe('UNREACHABLE');
+  });
+
+  it('never reuses the connection that carried a body cut at the cap: the next request gets a whole answer on another one', async () => {
+    const socketOf: Record<string, net.Socket> = {};
+    const kept = await listen(
+      http.createServer((req, res) => {
+        socketOf[req.url ?? ''] = req.socket;
+        if (req.url === '/big') res.end(Buffer.alloc(300_000, 'x'));
+        else res.end('hello');
+      }),
+      '127.0.0.1',
+    );
+    const connections = keptConnections();
+    const big = await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/big`, timeoutMs: 2000, maxResponseBytes: 1000, connections });
+    expect(big.body.length).toBe(1000);
+    await settle();
+    const next = await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/ok`, timeoutMs: 2000, connections });
+    expect(next.body.toString()).toBe('hello');
+    expect(socketOf['/ok']).toBeDefined();
+    expect(socketOf['/ok']).not.toBe(socketOf['/big']);
+  });
+
+  it('closes a connection after maxRequestsPerConnection requests and dials the next one anew', async () => {
+    const kept = await ownServer();
+    const connections = keptConnections({ maxRequestsPerConnection: 2 });
+    for (let i = 0; i < 5; i += 1) {
+      await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/ok`, timeoutMs: 2000, connections });
+      await settle();
+    }
+    expect(kept.connections).toBe(3);
+  });
+
+  it('keeps at most maxDestinations destinations, closing the least recently used', async () => {
+    const servers = [await ownServer(), await ownServer(), await ownServer()];
+    const connections = keptConnections({ maxDestinations: 2 });
+    for (const server of servers) await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${server.port}/ok`, timeoutMs: 2000, connections });
+    expect(connections.size).toBe(2);
+    await settle();
+    await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${servers[2].port}/ok`, timeoutMs: 2000, connections });
+    expect(servers[2].connections).toBe(1);
+  });
+
+  it('close() ends the idle connections; later requests dial a fresh connection each', async () => {
+    const kept = await ownServer();
+    const connections = keptConnections();
+    await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/ok`, timeoutMs: 2000, connections });
+    const ended = new Promise<void>((resolve) => {
+      for (const socket of sockets) if (socket.localPort === kept.port) socket.once('close', () => resolve());
+    });
+    await connections.close();
+    await ended;
+    expect(connections.size).toBe(0);
+    await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/ok`, timeoutMs: 2000, connections });
+    await outboundRequest(allowLoopbackOne(), { url: `http://127.0.0.1:${kept.port}/ok`, timeoutMs: 2000, connections });
+    expect(kept.connections).toBe(3);
   });
 });

@@ -1,8 +1,8 @@
-import { isIP } from 'node:net';
-import { Client, buildConnector } from 'undici';
+import { Client } from 'undici';
 import type { Dispatcher } from 'undici';
 import { CheckError } from './check-error';
-import type { OutboundPolicy, ResolvedAddress } from './outbound-policy';
+import { pinnedConnector, type OutboundConnections } from './connection-pool';
+import type { OutboundPolicy } from './outbound-policy';
 
 export interface OutboundRequest {
   url: string;
@@ -16,6 +16,12 @@ export interface OutboundRequest {
   maxRedirects?: number;
   /** Default 1 MiB; the rest of the body is discarded unread. */
   maxResponseBytes?: number;
+  /**
+   * Keep-alive connections to reuse. Only for requests that may be sent twice: a request that
+   * fails on a reused connection the server had just closed is sent once more on a fresh one.
+   * Without it, every hop dials its own connection and closes it.
+   */
+  connections?: OutboundConnections;
 }
 
 export interface OutboundResponse {
@@ -58,7 +64,7 @@ export async function outboundRequest(policy: OutboundPolicy, req: OutboundReque
   for (;;) {
     let hop: HopResult;
     try {
-      hop = await sendHop(policy, url, { method, headers, body }, signal, req.timeoutMs, maxResponseBytes);
+      hop = await sendHop(policy, url, { method, headers, body }, signal, req.timeoutMs, maxResponseBytes, req.connections);
     } catch (err) {
       throw toCheckError(err, url, { timeout, caller: req.signal, timeoutMs: req.timeoutMs });
     }
@@ -143,27 +149,25 @@ async function sendHop(
   signal: AbortSignal,
   timeoutMs: number,
   maxResponseBytes: number,
+  connections: OutboundConnections | undefined,
 ): Promise<HopResult> {
   const pinned = await untilAborted(policy.resolve(url.hostname), signal);
+  const pooled = connections?.dispatcherFor(url, pinned, timeoutMs);
+  if (pooled) {
+    try {
+      return await exchange(pooled, url, hop, signal, timeoutMs, maxResponseBytes);
+    } catch (err) {
+      // A kept connection the server closed as this request went out: once more on a fresh one.
+      if (signal.aborted || !errorCodes(err).some((code) => STALE_CONNECTION_CODES.has(code))) throw err;
+    }
+  }
   const client = new Client(url.origin, {
     connect: pinnedConnector(url, pinned, timeoutMs),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
   try {
-    const res = await client.request({
-      path: `${url.pathname}${url.search}`,
-      method: hop.method as Dispatcher.HttpMethod,
-      headers: hop.headers,
-      body: hop.body,
-      signal,
-    });
-    const location = firstHeader(res.headers.location);
-    if (REDIRECT_STATUSES.has(res.statusCode) && location !== undefined) {
-      return { kind: 'redirect', status: res.statusCode, location };
-    }
-    const body = await readCapped(res.body, maxResponseBytes);
-    return { kind: 'final', response: { status: res.statusCode, headers: res.headers, body } };
+    return await exchange(client, url, hop, signal, timeoutMs, maxResponseBytes);
   } finally {
     // Not awaited: the reply is complete, and waiting for the socket's close event
     // only delayed the caller. With no error given, undici builds a new one (and its
@@ -172,16 +176,33 @@ async function sendHop(
   }
 }
 
-/**
- * Dials the address the policy approved, never the name: the TLS server
- * name and certificate check still use the URL's host, so a pinned address
- * changes where packets go but not whom we authenticate.
- */
-function pinnedConnector(url: URL, pinned: ResolvedAddress, timeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs });
-  const host = url.hostname.replace(/\.$/, '');
-  const servername = isIP(host) === 0 && !host.startsWith('[') ? host : undefined;
-  return (options, callback) => connect({ ...options, hostname: pinned.address, servername }, callback);
+/** One request and its (capped) reply; a redirect's body is never read. */
+async function exchange(
+  dispatcher: Dispatcher,
+  url: URL,
+  hop: HopRequest,
+  signal: AbortSignal,
+  timeoutMs: number,
+  maxResponseBytes: number,
+): Promise<HopResult> {
+  const res = await dispatcher.request({
+    origin: url.origin,
+    path: `${url.pathname}${url.search}`,
+    method: hop.method as Dispatcher.HttpMethod,
+    headers: hop.headers,
+    body: hop.body,
+    signal,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const location = firstHeader(res.headers.location);
+  if (REDIRECT_STATUSES.has(res.statusCode) && location !== undefined) {
+    // Unread: if it has not fully arrived, undici closes the connection rather than wait for it.
+    res.body.on('error', ignore).destroy();
+    return { kind: 'redirect', status: res.statusCode, location };
+  }
+  const body = await readCapped(res.body, maxResponseBytes);
+  return { kind: 'final', response: { status: res.statusCode, headers: res.headers, body } };
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
@@ -268,6 +289,8 @@ const TLS_REASONS: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'certificate does not match the host name',
 };
 
+/** What a request on a kept connection sees when the server closed it just before. */
+const STALE_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const INVALID_REQUEST_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE']);
 

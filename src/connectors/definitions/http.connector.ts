@@ -101,6 +101,7 @@ export function buildHttpCheck(options: HttpCheckOptions = {}): (ctx: CheckConte
         timeoutMs: remaining(deadline),
         signal: ctx.signal,
         maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+        connections: ctx.connections,
       });
       details.httpStatus = response.status;
       details.url = urlForDetails(new URL(response.url || request.url.toString()));
@@ -179,6 +180,7 @@ async function applyAuth(
         scopes: settings.scopes,
         tokenAuthMethod: settings.tokenAuthMethod,
         outbound: ctx.outbound,
+        connections: ctx.connections,
         timeoutMs,
         signal: ctx.signal,
       });

@@ -1,6 +1,7 @@
 import { CheckError } from '../../common/outbound/check-error';
 import { outboundRequest, type OutboundResponse } from '../../common/outbound/http-client';
 import type { OutboundPolicy } from '../../common/outbound/outbound-policy';
+import type { OutboundConnections } from '../../common/outbound/connection-pool';
 import type { AuthMetadata } from '../connector.types';
 
 export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
@@ -40,6 +41,8 @@ export interface ClientCredentialsRequest {
   scopes?: string | null;
   tokenAuthMethod?: TokenAuthMethod;
   outbound: OutboundPolicy;
+  /** Keep-alive connections to reuse: a client-credentials grant is safe to request twice. */
+  connections?: OutboundConnections;
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -95,6 +98,7 @@ export async function fetchClientCredentialsToken(request: ClientCredentialsRequ
     signal: request.signal,
     maxRedirects: 0,
     maxResponseBytes: MAX_TOKEN_RESPONSE_BYTES,
+    connections: request.connections,
   });
 
   const reply = parseTokenReply(response.body, contentType(response.headers));
