@@ -162,11 +162,12 @@ export class ConnectionsService {
       await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'connection.created', resourceType: 'connection', resourceId: id, outcome: 'success', requestId: ctx.requestId, details: { integrationId, accessScope } });
       await this.events.emit(m, tenantId, 'connection.created', { connectionId: id, integrationId, accessScope });
 
-      const view: ConnectionCreatedView = toConnectionView(row);
+      let view: ConnectionCreatedView = toConnectionView(row);
       if (isAuthorizationCode(auth) && typeof credentials.accessToken !== 'string') {
         const start = await this.oauth2.startAuthorization(m, integration, row, ctx.actor);
-        return { ...view, oauth2Required: true, authorizationUrl: start.authorizationUrl };
+        view = { ...view, oauth2Required: true, authorizationUrl: start.authorizationUrl };
       }
+      await ctx.idempotency?.store(m, view);
       return view;
     });
   }

@@ -95,10 +95,9 @@ export class IntegrationsRepository {
     w: IntegrationWrite,
     audit: { eventId: string; actor: string; requestId: string | null },
     outboxEventId: string,
+    m?: EntityManager,
   ): Promise<IntegrationRow> {
-    const rows = await this.sql.query<IntegrationRow>(
-      'integrations.insertCreated',
-      `WITH created AS (
+    const text = `WITH created AS (
          INSERT INTO integrations (tenant_id, id, connector, type, display_name, description, config_metadata, parameters, auth_method, secrets, tags, is_internal, enabled, etag, destination_version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}
        ), audited AS (
@@ -108,12 +107,12 @@ export class IntegrationsRepository {
          INSERT INTO events (tenant_id, id, type, data)
          SELECT tenant_id, $19, 'integration.created', jsonb_build_object('integrationId', id, 'connector', connector) FROM created
        )
-       SELECT * FROM created`,
-      [
-        tenantId, id, connector, type, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version,
-        audit.eventId, audit.actor, audit.requestId, outboxEventId,
-      ],
-    );
+       SELECT * FROM created`;
+    const values = [
+      tenantId, id, connector, type, w.display_name, w.description, json(w.config_metadata), w.parameters, w.auth_method, w.secrets, w.tags, w.is_internal, w.enabled, w.etag, w.destination_version,
+      audit.eventId, audit.actor, audit.requestId, outboxEventId,
+    ];
+    const rows: IntegrationRow[] = m ? await m.query(text, values) : await this.sql.query<IntegrationRow>('integrations.insertCreated', text, values);
     return rows[0];
   }
 

@@ -119,28 +119,37 @@ export class IntegrationsService {
       headers: dto.headers ?? {},
       parameters: prepared.secretParameters,
     });
-    const row = await this.integrations.insertCreated(
-      tenantId,
-      dto.id,
-      dto.connector,
-      prepared.type,
-      {
-        display_name: dto.displayName,
-        description: dto.description ?? '',
-        config_metadata: prepared.storedMetadata,
-        parameters: prepared.plainParameters,
-        auth_method: dto.authMethod ?? null,
-        secrets,
-        tags: dto.tags ?? [],
-        is_internal: dto.isInternal ?? false,
-        enabled: dto.enabled ?? true,
-        etag: newEtag(),
-        destination_version: 1,
-      },
-      { eventId: newEventId(), actor: ctx.actor, requestId: ctx.requestId },
-      newEventId(),
-    );
-    return toIntegrationView(row, true);
+    const insert = (m?: EntityManager) =>
+      this.integrations.insertCreated(
+        tenantId,
+        dto.id,
+        dto.connector,
+        prepared.type,
+        {
+          display_name: dto.displayName,
+          description: dto.description ?? '',
+          config_metadata: prepared.storedMetadata,
+          parameters: prepared.plainParameters,
+          auth_method: dto.authMethod ?? null,
+          secrets,
+          tags: dto.tags ?? [],
+          is_internal: dto.isInternal ?? false,
+          enabled: dto.enabled ?? true,
+          etag: newEtag(),
+          destination_version: 1,
+        },
+        { eventId: newEventId(), actor: ctx.actor, requestId: ctx.requestId },
+        newEventId(),
+        m,
+      );
+    const { idempotency } = ctx;
+    if (!idempotency) return toIntegrationView(await insert(), true);
+    // With an Idempotency-Key, the key is completed in the transaction that creates the row.
+    return this.dataSource.transaction(async (m) => {
+      const view = toIntegrationView(await insert(m), true);
+      await idempotency.store(m, view);
+      return view;
+    });
   }
 
   async list(tenantId: string, query: ListIntegrationsQueryDto): Promise<IntegrationListView> {

@@ -46,7 +46,9 @@ export class TenantsService {
           etag: newEtag(),
         });
         await this.audit.record(m, { tenantId: row.id, actor: ctx.actor, action: 'tenant.created', resourceType: 'tenant', resourceId: row.id, outcome: 'success', requestId: ctx.requestId });
-        return toView(row);
+        const view = toView(row);
+        await ctx.idempotency?.store(m, view);
+        return view;
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw Problems.conflict(`A tenant with id '${dto.id}' already exists.`);

@@ -1,12 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
 import { TenantRoleAtLeast } from '../common/auth/access.decorators';
-import { Idempotent, setIdempotencyReplayBody } from '../common/http/idempotency.interceptor';
+import { Idempotent } from '../common/http/idempotency.interceptor';
 import { TenantIdParam } from '../common/http/params';
 import { Problems } from '../common/http/problem';
 import { Ctx, IfMatch, type RequestContext } from '../common/http/request-context';
-import { REDACTED } from '../common/secrets/secret-fields';
 import {
   CreateWebhookEndpointDto,
   ListWebhookDeliveriesQueryDto,
@@ -34,10 +32,8 @@ export class WebhooksController {
   @ApiOperation({ summary: 'Create a webhook endpoint (admin); the reply is the only one that shows the signing secret' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A replayed reply shows the secret as ***REDACTED***.' })
   @ApiResponse({ status: 201, type: WebhookEndpointView })
-  async create(@Ctx() ctx: RequestContext, @Req() request: FastifyRequest, @Param() { tenant }: TenantIdParam, @Body() dto: CreateWebhookEndpointDto): Promise<WebhookEndpointView> {
-    const view = await this.webhooks.create(ctx, tenant, dto);
-    setIdempotencyReplayBody(request, { ...view, secret: REDACTED });
-    return view;
+  create(@Ctx() ctx: RequestContext, @Param() { tenant }: TenantIdParam, @Body() dto: CreateWebhookEndpointDto): Promise<WebhookEndpointView> {
+    return this.webhooks.create(ctx, tenant, dto);
   }
 
   @Get('webhook-endpoints')

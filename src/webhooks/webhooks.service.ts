@@ -102,7 +102,10 @@ export class WebhooksService {
     return this.dataSource.transaction(async (m) => {
       const row = await this.webhooks.insertEndpoint(m, tenantId, id, { url: dto.url, description: dto.description ?? '', events, enabled: dto.enabled ?? true, etag: newEtag() }, secrets);
       await this.audit.record(m, { tenantId, actor: ctx.actor, action: 'webhook_endpoint.created', resourceType: RESOURCE_TYPE, resourceId: id, outcome: 'success', requestId: ctx.requestId });
-      return toEndpointView(row, secret);
+      const view = toEndpointView(row, secret);
+      // A replay shows the secret redacted: the replay cache never holds it.
+      await ctx.idempotency?.store(m, { ...view, secret: REDACTED });
+      return view;
     });
   }
 

@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import type { Principal } from '../auth/principal';
 import { SIGNER, type Signer } from '../crypto/signer';
 import { Problems } from './problem';
+import type { IdempotentReply } from './request-context';
 import { stableStringify } from './stable-json';
 
 const IDEMPOTENT = 'switchboard:idempotent';
@@ -13,19 +14,11 @@ const IDEMPOTENT = 'switchboard:idempotent';
 // Applied per route rather than globally: every other route skips the interceptor's cost entirely.
 export const Idempotent = () => applyDecorators(SetMetadata(IDEMPOTENT, true), UseInterceptors(IdempotencyInterceptor));
 
-/**
- * For a reply that shows a value only once (a webhook signing secret): the
- * handler puts a copy without it on the request here, and the replay cache
- * stores that copy instead of the reply, so it never holds the value.
- */
-export function setIdempotencyReplayBody(request: object, body: unknown): void {
-  (request as { idempotencyReplayBody?: unknown }).idempotencyReplayBody = body;
-}
-
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const TTL_HOURS = 24;
 /** A key still "in flight" after this long belongs to a request that died; it may be taken over. */
 const ABANDONED_AFTER_SECONDS = 60;
+const COMPLETE = `UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5, response_etag = $6 WHERE scope = $1 AND caller = $2 AND key = $3`;
 
 interface StoredKey {
   request_hash: string;
@@ -40,6 +33,12 @@ interface StoredKey {
  * response; another body is 422; a key still in flight is 409. The request is
  * fingerprinted with an HMAC (never stored in clear, so a low-entropy secret in
  * the body cannot be guessed from it) and only the redacted response is kept.
+ *
+ * The key is claimed (in flight) before the handler runs, and completed by the
+ * create itself, in the transaction that creates the resource (`ctx.idempotency`):
+ * after a crash the key is either done with the resource committed, or still in
+ * flight with nothing created (taken over after 60 s). A handler that does not
+ * store its reply has it stored after it returns, as a fallback.
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
@@ -79,13 +78,17 @@ export class IdempotencyInterceptor implements NestInterceptor {
       void reply.status(row.response_status ?? 200).header('Idempotency-Replayed', 'true');
       return row.response_body;
     }
+    let stored = false;
+    const completion: IdempotentReply = {
+      store: async (m, body) => {
+        await m.query(COMPLETE, [scope, caller, key, 201, JSON.stringify(body ?? null), etagOf(body)]);
+        stored = true;
+      },
+    };
+    (request as { idempotency?: IdempotentReply }).idempotency = completion;
     try {
       const body = await lastValueFrom(next.handle(), { defaultValue: undefined });
-      const etag = body && typeof body === 'object' && typeof (body as { etag?: unknown }).etag === 'string' ? (body as { etag: string }).etag : null;
-      await this.dataSource.query(
-        `UPDATE idempotency_keys SET state = 'done', response_status = $4, response_body = $5, response_etag = $6 WHERE scope = $1 AND caller = $2 AND key = $3`,
-        [scope, caller, key, reply.statusCode === 200 ? 201 : reply.statusCode, JSON.stringify(replayBody(request, body) ?? null), etag],
-      );
+      if (!stored) await this.dataSource.query(COMPLETE, [scope, caller, key, reply.statusCode === 200 ? 201 : reply.statusCode, JSON.stringify(body ?? null), etagOf(body)]);
       return body;
     } catch (error) {
       await this.dataSource.query(`DELETE FROM idempotency_keys WHERE scope = $1 AND caller = $2 AND key = $3 AND state = 'in_flight'`, [scope, caller, key]).catch(() => undefined);
@@ -110,7 +113,6 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 }
 
-function replayBody(request: object, body: unknown): unknown {
-  const stored = (request as { idempotencyReplayBody?: unknown }).idempotencyReplayBody;
-  return stored === undefined ? body : stored;
+function etagOf(body: unknown): string | null {
+  return body && typeof body === 'object' && typeof (body as { etag?: unknown }).etag === 'string' ? (body as { etag: string }).etag : null;
 }
