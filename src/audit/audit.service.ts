@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { newEventId } from '../events/events.service';
 
 export type AuditOutcome = 'success' | 'failure';
 
@@ -39,10 +39,6 @@ interface AuditRow {
   outcome: AuditOutcome;
   request_id: string | null;
   details: Record<string, unknown>;
-}
-
-export function newEventId(): string {
-  return `evt_${randomBytes(12).toString('hex')}`;
 }
 
 /** The audit log: written in the caller's transaction, so a change and its event commit together. */

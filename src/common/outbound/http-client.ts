@@ -46,15 +46,28 @@ const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'con
  * followed here rather than by undici so that no hop escapes the check.
  */
 export async function outboundRequest(policy: OutboundPolicy, req: OutboundRequest): Promise<OutboundResponse> {
-  let url = parseTargetUrl(req.url);
+  const url = parseTargetUrl(req.url);
   if (!Number.isFinite(req.timeoutMs) || req.timeoutMs <= 0) {
     throw new CheckError('CONFIG_INVALID', 'timeout must be a positive number of milliseconds');
   }
   const maxRedirects = req.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   const maxResponseBytes = req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  const timeout = AbortSignal.timeout(req.timeoutMs);
-  const signal = req.signal ? AbortSignal.any([timeout, req.signal]) : timeout;
+  const deadline = new Deadline(req.timeoutMs, req.signal);
+  try {
+    return await exchangeFollowingRedirects(policy, url, req, deadline, maxRedirects, maxResponseBytes);
+  } finally {
+    deadline.dispose();
+  }
+}
 
+async function exchangeFollowingRedirects(
+  policy: OutboundPolicy,
+  url: URL,
+  req: OutboundRequest,
+  deadline: Deadline,
+  maxRedirects: number,
+  maxResponseBytes: number,
+): Promise<OutboundResponse> {
   const firstOrigin = url.origin;
   let method = (req.method ?? 'GET').toUpperCase();
   let headers: Record<string, string> = { ...req.headers };
@@ -64,9 +77,9 @@ export async function outboundRequest(policy: OutboundPolicy, req: OutboundReque
   for (;;) {
     let hop: HopResult;
     try {
-      hop = await sendHop(policy, url, { method, headers, body }, signal, req.timeoutMs, maxResponseBytes, req.connections);
+      hop = await sendHop(policy, url, { method, headers, body }, deadline.signal, req.timeoutMs, maxResponseBytes, req.connections);
     } catch (err) {
-      throw toCheckError(err, url, { timeout, caller: req.signal, timeoutMs: req.timeoutMs });
+      throw toCheckError(err, url, { timedOut: deadline.timedOut, caller: req.signal, timeoutMs: req.timeoutMs });
     }
     if (hop.kind === 'final') return { ...hop.response, url: url.href, redirects };
 
@@ -97,6 +110,39 @@ export async function outboundRequest(policy: OutboundPolicy, req: OutboundReque
       }
     }
     url = next;
+  }
+}
+
+/**
+ * The whole exchange's deadline, joined with the caller's signal. Its timer is cleared as soon as
+ * the exchange ends: `AbortSignal.timeout` would keep one armed per request for the full timeout
+ * (10 s by default, thousands of timers at a thousand checks per second), and `AbortSignal.any`
+ * keeps its sources alive until they are collected.
+ */
+class Deadline {
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #caller: AbortSignal | undefined;
+  readonly #onCallerAbort = (): void => this.#controller.abort(this.#caller?.reason);
+  timedOut = false;
+
+  constructor(timeoutMs: number, caller: AbortSignal | undefined) {
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.#controller.abort(new DOMException('The operation timed out.', 'TimeoutError'));
+    }, timeoutMs);
+    this.#caller = caller;
+    if (caller?.aborted) this.#onCallerAbort();
+    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#caller?.removeEventListener('abort', this.#onCallerAbort);
   }
 }
 
@@ -298,7 +344,7 @@ const INVALID_REQUEST_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPO
 function toCheckError(
   err: unknown,
   url: URL,
-  { timeout, caller, timeoutMs }: { timeout: AbortSignal; caller?: AbortSignal; timeoutMs: number },
+  { timedOut, caller, timeoutMs }: { timedOut: boolean; caller?: AbortSignal; timeoutMs: number },
 ): CheckError {
   if (err instanceof CheckError) return err;
   const where = displayUrl(url);
@@ -306,7 +352,7 @@ function toCheckError(
   const cause = codes[0];
   const details = cause ? { cause } : {};
 
-  if (timeout.aborted || codes.some((code) => TIMEOUT_CODES.has(code))) {
+  if (timedOut || codes.some((code) => TIMEOUT_CODES.has(code))) {
     return new CheckError('TIMEOUT', `request to ${where} timed out after ${timeoutMs} ms`, details);
   }
   if (caller?.aborted) return new CheckError('TIMEOUT', `request to ${where} was cancelled`, details);
