@@ -18,7 +18,7 @@ export interface CheckResult {
 
 const CHECK_ENDED = new Error('the check has ended');
 
-export type CheckInput = Omit<CheckContext, 'outbound' | 'signal' | 'timeoutMs'>;
+export type CheckInput = Omit<CheckContext, 'outbound' | 'connections' | 'signal' | 'timeoutMs'>;
 
 /**
  * Runs one connector check: per-tenant limits, a hard deadline, the SSRF

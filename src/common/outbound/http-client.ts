@@ -207,11 +207,8 @@ async function sendHop(
       if (signal.aborted || !errorCodes(err).some((code) => STALE_CONNECTION_CODES.has(code))) throw err;
     }
   }
-  const client = new Client(url.origin, {
-    connect: pinnedConnector(url, pinned, timeoutMs),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
+  // The header and body timeouts are set per request (exchange), for kept and fresh connections alike.
+  const client = new Client(url.origin, { connect: pinnedConnector(url, pinned, timeoutMs) });
   try {
     return await exchange(client, url, hop, signal, timeoutMs, maxResponseBytes);
   } finally {
